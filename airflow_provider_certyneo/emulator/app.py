@@ -1,0 +1,128 @@
+"""Assembles the emulator's ASGI application: routes, the contract's error body, counters and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from airflow_provider_certyneo.emulator.api import router as api_router
+from airflow_provider_certyneo.emulator.config import EmulatorConfig
+from airflow_provider_certyneo.emulator.control import control, signing
+from airflow_provider_certyneo.emulator.errors import ApiError
+from airflow_provider_certyneo.emulator.runtime import Runtime
+
+log = logging.getLogger("certyneo.emulator")
+ID_SEGMENT = re.compile(r"/(doc|env|whk|key)_[A-Za-z0-9]+")
+TRANSPORT = "_certyneo_transport"
+
+
+def route_template(method: str, path: str) -> str:
+    """``POST /api/v1/envelopes/env_1a2b/send`` -> ``POST /api/v1/envelopes/{id}/send``."""
+    return f"{method} {ID_SEGMENT.sub('/{id}', path)}"
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": None}}, status_code=status)
+
+
+class FaultsAndCounters:
+    """Counts every API request by route, then applies the injected faults that match it."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/v1/") or path == "/api/v1/openapi.json":
+            await self.app(scope, receive, send)
+            return
+        rt = self.runtime
+        rt.count(route_template(scope["method"], path))
+        actions: list[tuple[str, float]] = []
+        with rt.counter_lock:
+            for rule in rt.config.faults:
+                if rule.matches(scope["method"], path, rt.rng):
+                    rule.fired += 1
+                    actions.append((rule.action, rule.seconds))
+        delay = sum(seconds for action, seconds in actions if action == "latency")
+        if delay:
+            await asyncio.sleep(delay)
+        kinds = {action for action, _ in actions}
+        transport = (scope.get("state") or {}).get(TRANSPORT)
+        if "reset" in kinds and transport is not None:
+            transport.abort()
+            return
+        for status, action in ((500, "error500"), (503, "error503")):
+            if action in kinds:
+                response = error_response(status, "internal_error", f"injected fault: {status}")
+                await response(scope, receive, send)
+                return
+        if "lost" in kinds:
+
+            async def swallow(message: Message) -> None:
+                return None
+
+            await self.app(scope, receive, swallow)
+            if transport is None:
+                raise RuntimeError(
+                    "lost-response fault needs the emulator's own server (no transport in scope)"
+                )
+            transport.abort()
+            return
+        await self.app(scope, receive, send)
+
+
+def create_app(config: EmulatorConfig | None = None, keys: list[str] | None = None) -> FastAPI:
+    """The emulator as an ASGI app; ``keys`` are the secrets accepted from the start."""
+    runtime = Runtime(config or EmulatorConfig(), keys or [])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.loop = asyncio.get_running_loop()
+        yield
+        runtime.loop = None
+
+    app = FastAPI(
+        title="Certyneo emulator", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
+    app.state.runtime = runtime
+    app.include_router(api_router)
+    app.include_router(control)
+    app.include_router(signing)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(404, "not_found", f"no route {request.method} {request.url.path}")
+        if exc.status_code == 405:
+            return error_response(
+                405, "validation_error", f"{request.method} is not allowed on {request.url.path}"
+            )
+        return error_response(exc.status_code, "internal_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("emulator error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", f"emulator error: {type(exc).__name__}")
+
+    app.add_middleware(FaultsAndCounters, runtime=runtime)
+    return app
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True)

@@ -1,0 +1,81 @@
+"""pytest fixtures that put a Certyneo emulator behind your DAG tests.
+
+``certyneo_emulator`` gives each test a clean emulator (state, counters, settings and faults reset) and sets
+``AIRFLOW_CONN_CERTYNEO_DEFAULT`` to point at it, so hooks, operators and DAGs run unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from airflow_provider_certyneo.emulator.config import EmulatorConfig
+from airflow_provider_certyneo.emulator.handle import EmulatorControl
+from airflow_provider_certyneo.emulator.server import EmulatorServer
+
+
+@dataclass
+class CertyneoEmulator:
+    """What a test needs: where the emulator is, a test key, a live key, and the control API."""
+
+    server: EmulatorServer
+    control: EmulatorControl
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def key(self) -> str:
+        return self.server.test_key
+
+    @property
+    def live_key(self) -> str | None:
+        return self.server.live_key
+
+    def connection_json(self, key: str | None = None, **extra: object) -> str:
+        """An ``AIRFLOW_CONN_*`` value (JSON) for a ``certyneo`` connection to this emulator."""
+        conn: dict[str, object] = {
+            "conn_type": "certyneo",
+            "password": key or self.key,
+            "host": self.base_url,
+        }
+        if extra:
+            conn["extra"] = extra
+        return json.dumps(conn)
+
+
+@pytest.fixture(scope="session")
+def certyneo_emulator_server() -> Iterator[EmulatorServer]:
+    """One emulator for the whole session, on a free port."""
+    server = EmulatorServer(config=EmulatorConfig())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def certyneo_emulator(
+    certyneo_emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CertyneoEmulator]:
+    """A clean emulator for one test, wired to the ``certyneo_default`` connection."""
+    control = EmulatorControl(certyneo_emulator_server.base_url)
+    control.clear_faults()
+    control.configure(
+        ratePerMinute=100.0,
+        burst=200,
+        autoSignAfter=None,
+        autoAction="sign",
+        declineReason="I do not agree with the terms",
+        webhookAttempts=5,
+        webhookBackoff=1.0,
+        envelopeLifetimeSeconds=30 * 24 * 3600.0,
+    )
+    control.reset()
+    handle = CertyneoEmulator(certyneo_emulator_server, control)
+    monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_DEFAULT", handle.connection_json())
+    yield handle
+    control.close()

@@ -1,0 +1,168 @@
+"""Everything one running emulator holds, shared by its routes: store, limiter, counters, timers, webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+import threading
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from airflow_provider_certyneo.emulator.config import EmulatorConfig
+from airflow_provider_certyneo.emulator.errors import ApiError
+from airflow_provider_certyneo.emulator.ratelimit import RateLimiter
+from airflow_provider_certyneo.emulator.store import Store, rfc3339, utcnow
+
+log = logging.getLogger("certyneo.emulator")
+
+
+class Runtime:
+    def __init__(self, config: EmulatorConfig, keys: list[str]) -> None:
+        self.config = config
+        self.initial_keys = list(keys)
+        self.store = Store(timedelta(seconds=config.envelope_lifetime_seconds))
+        self.store.on_event = self._on_event
+        self.limiter = RateLimiter(config.rate_per_minute, config.burst)
+        self.rng = random.Random(config.seed)
+        self.counter_lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.rate_limited = 0
+        self.deliveries: list[dict[str, Any]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every object and counter; keep the configured keys (and the settings)."""
+        for timer in list(self._timers):
+            timer.cancel()
+        self._timers.clear()
+        self.store.reset()
+        self.store.envelope_lifetime = timedelta(seconds=self.config.envelope_lifetime_seconds)
+        for index, secret in enumerate(self.initial_keys):
+            environment = "live" if secret.startswith("sk_live_") else "test"
+            self.store.add_key(f"emulator key {index + 1}", environment, secret)
+        self.limiter.configure(self.config.rate_per_minute, self.config.burst)
+        with self.counter_lock:
+            self.requests.clear()
+            self.rate_limited = 0
+            self.deliveries.clear()
+
+    def apply_config(self, raw: dict[str, Any]) -> None:
+        self.config.update(raw)
+        if "ratePerMinute" in raw or "burst" in raw:
+            self.limiter.configure(self.config.rate_per_minute, self.config.burst)
+        self.store.envelope_lifetime = timedelta(seconds=self.config.envelope_lifetime_seconds)
+
+    def count(self, route: str) -> None:
+        with self.counter_lock:
+            self.requests[route] += 1
+
+    def counters(self) -> dict[str, Any]:
+        with self.counter_lock, self.store.lock:
+            return {
+                "requests": dict(self.requests),
+                "requestsTotal": sum(self.requests.values()),
+                "rateLimited": self.rate_limited,
+                "sends": dict(self.store.sends),
+                "envelopes": len(self.store.envelopes),
+                "documents": len(self.store.documents),
+                "webhookDeliveries": len(self.deliveries),
+            }
+
+    def throttle(self, key_id: str) -> None:
+        retry_after = self.limiter.acquire(key_id)
+        if retry_after is not None:
+            with self.counter_lock:
+                self.rate_limited += 1
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"rate limit of {self.config.rate_per_minute:g} requests per minute "
+                f"(burst {self.config.burst}) exceeded; retry in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    # Timers (auto-sign) -----------------------------------------------------------------------------
+
+    def after_send(self, envelope_id: str) -> None:
+        delay = self.config.auto_sign_after
+        if delay is None or self.loop is None:
+            return
+        action, reason = self.config.auto_action, self.config.decline_reason
+
+        def act() -> None:
+            try:
+                if action == "decline":
+                    self.store.decline_next(envelope_id, None, reason)
+                else:
+                    self.store.sign_next(envelope_id)
+            except ApiError as exc:
+                log.info("auto-%s of %s skipped: %s", action, envelope_id, exc.message)
+
+        def schedule() -> None:
+            assert self.loop is not None
+            handle = self.loop.call_later(delay, act)
+            self._timers.add(handle)
+
+        self.loop.call_soon_threadsafe(schedule)
+
+    # Webhooks ---------------------------------------------------------------------------------------
+
+    def _on_event(self, environment: str, kind: str, envelope: dict[str, Any]) -> None:
+        if self.loop is None:
+            return
+        for webhook in self.store.webhooks_for(environment, kind):
+            event_id = f"evt_{secrets.token_hex(12)}"
+            event = {
+                "id": event_id,
+                "type": kind,
+                "createdAt": rfc3339(utcnow()),
+                "data": {"envelope": envelope},
+            }
+            body = json.dumps(event, separators=(",", ":")).encode()
+            signature = hmac.new(webhook.secret.encode(), body, hashlib.sha256).hexdigest()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Certyneo-Event": kind,
+                "X-Certyneo-Delivery": event_id,
+                "X-Certyneo-Signature": f"sha256={signature}",
+            }
+            self.loop.call_soon_threadsafe(self._start_delivery, webhook.url, body, headers)
+
+    def _start_delivery(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        task = asyncio.ensure_future(self._deliver(url, body, headers))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        record: dict[str, Any] = {
+            "url": url,
+            "event": headers["X-Certyneo-Delivery"],
+            "type": headers["X-Certyneo-Event"],
+            "attempts": [],
+            "delivered": False,
+        }
+        with self.counter_lock:
+            self.deliveries.append(record)
+        async with httpx.AsyncClient(timeout=10) as client:
+            for attempt in range(self.config.webhook_attempts):
+                if attempt:
+                    await asyncio.sleep(self.config.webhook_backoff * 2 ** (attempt - 1))
+                try:
+                    response = await client.post(url, content=body, headers=headers)
+                    record["attempts"].append(response.status_code)
+                    if response.is_success:
+                        record["delivered"] = True
+                        return
+                except httpx.HTTPError as exc:
+                    record["attempts"].append(type(exc).__name__)

@@ -1,0 +1,113 @@
+"""Runs the emulator on a real socket, in the foreground (the console script) or in a background thread
+(the pytest fixture and the demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from airflow_provider_certyneo.emulator.app import TRANSPORT, create_app
+from airflow_provider_certyneo.emulator.config import EmulatorConfig
+from airflow_provider_certyneo.emulator.store import new_key_secret
+
+
+class TransportAwareH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, handing each request its connection so faults can drop it unanswered."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.app_state = {**self.app_state, TRANSPORT: transport}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmulatorServer:
+    """One emulator on ``host:port``. ``keys`` default to one fresh test key and one live key."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keys: list[str] | None = None,
+        config: EmulatorConfig | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.keys = keys or [new_key_secret("test"), new_key_secret("live")]
+        self.config = config or EmulatorConfig()
+        self.app = create_app(self.config, self.keys)
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                host=self.host,
+                port=self.port,
+                http=TransportAwareH11,
+                log_level=log_level,
+                access_log=False,
+                lifespan="on",
+                timeout_keep_alive=30,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def test_key(self) -> str:
+        return next(k for k in self.keys if k.startswith("sk_test_"))
+
+    @property
+    def live_key(self) -> str | None:
+        return next((k for k in self.keys if k.startswith("sk_live_")), None)
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    def run(self) -> None:
+        """Serve in the foreground until interrupted."""
+        self._uvicorn.run()
+
+    def start(self, timeout: float = 15.0) -> EmulatorServer:
+        """Serve in a daemon thread; return once the socket accepts connections."""
+        self._thread = threading.Thread(target=self._uvicorn.run, name="certyneo-emulator", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the Certyneo emulator did not start on {self.base_url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def restart(self) -> None:
+        """Stop serving and serve again on the same port, keeping every object (as after a crash-restart)."""
+        self.stop()
+        self._uvicorn = uvicorn.Server(self._uvicorn.config)
+        self.start()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
