@@ -1,0 +1,130 @@
+"""Reads a ``certyneo`` Airflow connection into settings the hook can trust, or says what to fix."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_certyneo.exceptions import CertyneoConfigError
+
+DEFAULT_BASE_URL = "https://certyneo.com"
+KEY_PATTERN = re.compile(r"^sk_(test|live)_[A-Za-z0-9_-]{24,}$")
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+@dataclass(frozen=True)
+class CertyneoSettings:
+    """Everything the hook needs from a connection. The key is kept out of ``repr``."""
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    environment: str
+    timeout: float = 30.0
+    max_retries: int = 6
+    rate_limit_per_minute: float = 100.0
+    rate_limit_burst: int = 200
+    verify_ssl: bool = True
+    max_rate_limit_wait: float = 900.0
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/v1"
+
+
+def _extra_value(extra: dict[str, Any], name: str) -> Any:
+    for candidate in (name, f"extra__certyneo__{name}"):
+        value = extra.get(candidate)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _number(conn_id: str, extra: dict[str, Any], name: str, default: float, kind: type) -> Any:
+    value = _extra_value(extra, name)
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise CertyneoConfigError(
+            f"connection {conn_id!r}: extra field {name!r} is {value!r}; expected a {kind.__name__}"
+        ) from None
+    if number < 0 or (name != "max_retries" and number == 0):
+        raise CertyneoConfigError(f"connection {conn_id!r}: extra field {name!r} must be positive")
+    return number
+
+
+def _boolean(conn_id: str, extra: dict[str, Any], name: str, default: bool) -> bool:
+    value = _extra_value(extra, name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise CertyneoConfigError(f"connection {conn_id!r}: extra field {name!r} is {value!r}; use true or false")
+
+
+def base_url_from(conn_id: str, host: str | None, port: int | None, schema: str | None) -> str:
+    """``https://certyneo.com`` by default; plain http only for this machine (the emulator)."""
+    raw = (host or "").strip() or DEFAULT_BASE_URL
+    if "://" not in raw:
+        scheme = schema if schema in ("http", "https") else "https"
+        raw = f"{scheme}://{raw}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CertyneoConfigError(
+            f"connection {conn_id!r}: host {host!r} is not a URL like https://certyneo.com"
+        )
+    if port and parts.port is None:
+        raw = f"{parts.scheme}://{parts.netloc}:{port}{parts.path}"
+        parts = urlsplit(raw)
+    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+        raise CertyneoConfigError(
+            f"connection {conn_id!r}: base URL {raw!r} uses plain http; use https "
+            "(http is allowed only for localhost, e.g. the bundled emulator)"
+        )
+    path = parts.path.rstrip("/").removesuffix("/api/v1")
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def settings_from_connection(conn: Any) -> CertyneoSettings:
+    """Turn an Airflow ``Connection`` (any version's) into :class:`CertyneoSettings`."""
+    conn_id = conn.conn_id or "certyneo_default"
+    extra: dict[str, Any] = conn.extra_dejson or {}
+    api_key = (conn.password or _extra_value(extra, "api_key") or "").strip()
+    if not api_key:
+        raise CertyneoConfigError(
+            f"connection {conn_id!r} has no API key: put the sk_test_… or sk_live_… key in its password field"
+        )
+    match = KEY_PATTERN.match(api_key)
+    if not match:
+        raise CertyneoConfigError(
+            f"connection {conn_id!r}: the API key (password field) is not a Certyneo key; it must look like "
+            "sk_test_… or sk_live_… followed by at least 24 characters"
+        )
+    environment = match.group(1)
+    declared = _extra_value(extra, "environment")
+    if declared is not None and str(declared).lower() != environment:
+        raise CertyneoConfigError(
+            f"connection {conn_id!r} is marked environment={declared!r} but holds a {environment} key "
+            f"(sk_{environment}_…); put a sk_{declared}_… key in it or fix the 'environment' extra"
+        )
+    return CertyneoSettings(
+        conn_id=conn_id,
+        base_url=base_url_from(conn_id, _extra_value(extra, "base_url") or conn.host, conn.port, conn.schema),
+        api_key=api_key,
+        environment=environment,
+        timeout=float(_number(conn_id, extra, "timeout", 30.0, float)),
+        max_retries=int(_number(conn_id, extra, "max_retries", 6, int)),
+        rate_limit_per_minute=float(_number(conn_id, extra, "rate_limit_per_minute", 100.0, float)),
+        rate_limit_burst=int(_number(conn_id, extra, "rate_limit_burst", 200, int)),
+        verify_ssl=_boolean(conn_id, extra, "verify_ssl", True),
+        max_rate_limit_wait=float(_number(conn_id, extra, "max_rate_limit_wait", 900.0, float)),
+    )

@@ -1,0 +1,264 @@
+"""The contract's 18 routes as calls, each with its validation and its retry safety, shared by both hooks.
+
+Every function returns a generator for :mod:`~airflow_provider_certyneo.hooks.protocol`; nothing here
+does I/O. POSTs that are unsafe to repeat say how their lost answers are recovered:
+
+* upload: the newest documents are searched for the same SHA-256, name and size;
+* create envelope: the newest drafts are searched for the same subject, documents and recipients;
+* send: the envelope is read; anything past DRAFT means the invitation went out (exactly once);
+* void/delete: the envelope or document is read; VOIDED or gone means done;
+* webhooks and keys are never repeated: their secret is shown only in the lost answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_certyneo import validation
+from airflow_provider_certyneo.exceptions import CertyneoNotFoundError, CertyneoValidationError
+from airflow_provider_certyneo.hooks.protocol import (
+    ApiCall,
+    DownloadSink,
+    Effect,
+    Outcome,
+    Recovered,
+    RetryPolicy,
+    Upload,
+    call_json,
+)
+
+Call = Generator[Effect, Outcome, Any]
+LIST_PAGE = 100
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def object_path(kind: str, object_id: Any, suffix: str = "") -> str:
+    if not isinstance(object_id, str) or not object_id.strip():
+        raise CertyneoValidationError(f"{kind} id is {object_id!r}: expected a non-empty id string")
+    return f"/{kind}s/{quote(object_id.strip(), safe='')}{suffix}"
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def list_params(
+    limit: int, cursor: str | None, extra: Iterable[tuple[str, str]] = ()
+) -> tuple[tuple[str, str], ...]:
+    if not 1 <= limit <= 100:
+        raise CertyneoValidationError(f"limit is {limit}: the API pages 1 to 100 items at a time")
+    params = [("limit", str(limit)), *extra]
+    if cursor:
+        params.append(("cursor", cursor))
+    return tuple(params)
+
+
+def get_page(
+    path: str, policy: RetryPolicy, limit: int, cursor: str | None, extra: Iterable[tuple[str, str]] = ()
+) -> Call:
+    page = yield from call_json(ApiCall("GET", path, params=list_params(limit, cursor, extra)), policy)
+    return page
+
+
+# Documents --------------------------------------------------------------------------------------------
+
+
+def upload_document(upload: Upload, size: int, sha256: str, policy: RetryPolicy) -> Call:
+    started = datetime.now(timezone.utc)
+
+    def recover(policy: RetryPolicy) -> Call:
+        page = yield from get_page("/documents", policy, 20, None)
+        for document in page.get("data", []):
+            if (
+                document.get("sha256") == sha256
+                and document.get("size") == size
+                and document.get("filename") == upload.filename
+                and document.get("createdAt", "") >= rfc3339(started - CLOCK_SKEW)
+            ):
+                return Recovered(document)
+        return None
+
+    call = ApiCall("POST", "/documents", upload=upload, safe_to_repeat=False, recover=recover)
+    document = yield from call_json(call, policy)
+    return document
+
+
+def get_document(document_id: str, policy: RetryPolicy) -> Call:
+    document = yield from call_json(ApiCall("GET", object_path("document", document_id)), policy)
+    return document
+
+
+def delete_document(document_id: str, policy: RetryPolicy) -> Call:
+    path = object_path("document", document_id)
+
+    def recover(policy: RetryPolicy) -> Call:
+        try:
+            yield from call_json(ApiCall("GET", path), policy)
+        except CertyneoNotFoundError:
+            return Recovered(None)
+        return None
+
+    yield from call_json(ApiCall("DELETE", path, safe_to_repeat=False, recover=recover), policy)
+
+
+# Envelopes --------------------------------------------------------------------------------------------
+
+
+def envelope_body(
+    subject: Any,
+    document_ids: Any,
+    recipients: Any,
+    message: Any,
+    signing_order: Any,
+    partial: bool = False,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if subject is not None or not partial:
+        body["subject"] = validation.check_subject(subject)
+    if document_ids is not None or not partial:
+        body["documentIds"] = validation.check_document_ids(document_ids)
+    if recipients is not None or not partial:
+        body["recipients"] = validation.check_recipients(recipients)
+    if message is not None:
+        if not isinstance(message, str) or len(message) > 5000:
+            raise CertyneoValidationError("message must be a string of at most 5000 characters")
+        body["message"] = message
+    if signing_order is not None:
+        body["signingOrder"] = validation.check_signing_order(signing_order)
+    return body
+
+
+def same_envelope(envelope: dict[str, Any], body: dict[str, Any]) -> bool:
+    emails = [r["email"].lower() for r in body["recipients"]]
+    return (
+        envelope.get("subject") == body["subject"]
+        and envelope.get("documentIds") == body["documentIds"]
+        and [r.get("email", "").lower() for r in envelope.get("recipients", [])] == emails
+    )
+
+
+def create_envelope(body: dict[str, Any], policy: RetryPolicy) -> Call:
+    started = datetime.now(timezone.utc)
+
+    def recover(policy: RetryPolicy) -> Call:
+        since = (("status", "DRAFT"), ("updatedSince", rfc3339(started - CLOCK_SKEW)))
+        page = yield from get_page("/envelopes", policy, 100, None, since)
+        for envelope in page.get("data", []):
+            if same_envelope(envelope, body):
+                return Recovered(envelope)
+        return None
+
+    call = ApiCall("POST", "/envelopes", json=body, safe_to_repeat=False, recover=recover)
+    envelope = yield from call_json(call, policy)
+    return envelope
+
+
+def get_envelope(envelope_id: str, policy: RetryPolicy) -> Call:
+    envelope = yield from call_json(ApiCall("GET", object_path("envelope", envelope_id)), policy)
+    return envelope
+
+
+def update_envelope(envelope_id: str, body: dict[str, Any], policy: RetryPolicy) -> Call:
+    if not body:
+        raise CertyneoValidationError(
+            "nothing to update: pass at least one of subject, message, "
+            "document_ids, recipients, signing_order"
+        )
+    call = ApiCall("PATCH", object_path("envelope", envelope_id), json=body)
+    envelope = yield from call_json(call, policy)
+    return envelope
+
+
+def delete_envelope(envelope_id: str, policy: RetryPolicy) -> Call:
+    """Returns the VOIDED envelope, or None when a DRAFT was deleted."""
+    path = object_path("envelope", envelope_id)
+
+    def recover(policy: RetryPolicy) -> Call:
+        try:
+            envelope = yield from call_json(ApiCall("GET", path), policy)
+        except CertyneoNotFoundError:
+            return Recovered(None)
+        return Recovered(envelope) if envelope.get("status") == "VOIDED" else None
+
+    envelope = yield from call_json(ApiCall("DELETE", path, safe_to_repeat=False, recover=recover), policy)
+    return envelope
+
+
+def send_envelope(envelope_id: str, policy: RetryPolicy) -> Call:
+    path = object_path("envelope", envelope_id)
+
+    def recover(policy: RetryPolicy) -> Call:
+        envelope = yield from call_json(ApiCall("GET", path), policy)
+        return Recovered(envelope) if envelope.get("status") != "DRAFT" else None
+
+    call = ApiCall("POST", f"{path}/send", safe_to_repeat=False, recover=recover)
+    envelope = yield from call_json(call, policy)
+    return envelope
+
+
+def download(envelope_id: str, what: str, sink: DownloadSink, policy: RetryPolicy) -> Call:
+    yield from call_json(ApiCall("GET", object_path("envelope", envelope_id, f"/{what}"), sink=sink), policy)
+
+
+def envelope_filters(
+    statuses: Iterable[str] | str | None, updated_since: datetime | str | None
+) -> list[tuple[str, str]]:
+    extra: list[tuple[str, str]] = []
+    if isinstance(statuses, str):
+        statuses = [statuses]
+    for status in statuses or ():
+        extra.append(("status", str(status).upper()))
+    if isinstance(updated_since, datetime):
+        if updated_since.tzinfo is None:
+            raise CertyneoValidationError("updated_since must be timezone-aware (e.g. pendulum.now('UTC'))")
+        extra.append(("updatedSince", rfc3339(updated_since)))
+    elif updated_since:
+        extra.append(("updatedSince", str(updated_since)))
+    return extra
+
+
+# Webhooks and keys --------------------------------------------------------------------------------------
+
+
+def create_webhook(url: str, events: list[str], policy: RetryPolicy) -> Call:
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise CertyneoValidationError(f"webhook url {url!r} must be an absolute https:// URL")
+    if not events:
+        raise CertyneoValidationError(
+            "events is empty: pick from envelope.created, envelope.completed, envelope.declined"
+        )
+    advice = "List the webhooks and delete any duplicate; the secret of a lost registration cannot be read."
+    call = ApiCall(
+        "POST",
+        "/webhooks",
+        json={"url": url, "events": list(events)},
+        safe_to_repeat=False,
+        unknown_advice=advice,
+    )
+    webhook = yield from call_json(call, policy)
+    return webhook
+
+
+def delete_webhook(webhook_id: str, policy: RetryPolicy) -> Call:
+    yield from call_json(ApiCall("DELETE", object_path("webhook", webhook_id)), policy)
+
+
+def create_key(name: str, environment: str | None, policy: RetryPolicy) -> Call:
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise CertyneoValidationError("key name must be 1 to 100 characters")
+    body: dict[str, Any] = {"name": name}
+    if environment is not None:
+        if environment not in ("test", "live"):
+            raise CertyneoValidationError(f"environment is {environment!r}: use 'test' or 'live'")
+        body["environment"] = environment
+    advice = "List the keys and revoke any you did not expect; a lost key secret cannot be read again."
+    call = ApiCall("POST", "/keys", json=body, safe_to_repeat=False, unknown_advice=advice)
+    key = yield from call_json(call, policy)
+    return key
+
+
+def revoke_key(key_id: str, policy: RetryPolicy) -> Call:
+    yield from call_json(ApiCall("DELETE", object_path("key", key_id)), policy)

@@ -1,0 +1,103 @@
+"""Checks made before any request, so bad input fails with a message naming the field and the fix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_certyneo.exceptions import CertyneoValidationError
+
+MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
+MAX_SUBJECT = 200
+MAX_RECIPIENTS = 50
+MAX_DOCUMENTS = 20
+SIGNING_ORDERS = ("PARALLEL", "SEQUENTIAL")
+EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+def invalid(message: str) -> CertyneoValidationError:
+    return CertyneoValidationError(message, code="validation_error")
+
+
+def check_subject(subject: Any) -> str:
+    if not isinstance(subject, str) or not subject.strip():
+        raise invalid("subject is empty: give the envelope a subject of 1 to 200 characters")
+    if len(subject) > MAX_SUBJECT:
+        raise invalid(f"subject is {len(subject)} characters long: shorten it to at most {MAX_SUBJECT}")
+    return subject
+
+
+def check_document_ids(document_ids: Any) -> list[str]:
+    if isinstance(document_ids, str):
+        document_ids = [document_ids]
+    if not isinstance(document_ids, Sequence) or not document_ids:
+        raise invalid("document_ids is empty: upload a PDF first and pass its id")
+    if len(document_ids) > MAX_DOCUMENTS:
+        raise invalid(
+            f"document_ids holds {len(document_ids)} ids: an envelope takes at most {MAX_DOCUMENTS}"
+        )
+    for index, document_id in enumerate(document_ids):
+        if not isinstance(document_id, str) or not document_id:
+            raise invalid(f"document_ids[{index}] is {document_id!r}: expected a document id such as 'doc_…'")
+    return list(document_ids)
+
+
+def check_recipients(recipients: Any) -> list[dict[str, Any]]:
+    """Normalised copies of ``recipients``; raises on bad e-mails, duplicates, or no SIGNER."""
+    if isinstance(recipients, dict):
+        recipients = [recipients]
+    if not isinstance(recipients, Sequence) or isinstance(recipients, str) or not recipients:
+        raise invalid("recipients is empty: add at least one recipient with role SIGNER")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise invalid(
+            f"recipients holds {len(recipients)} entries: an envelope takes at most {MAX_RECIPIENTS}"
+        )
+    seen: dict[str, int] = {}
+    out: list[dict[str, Any]] = []
+    for index, raw in enumerate(recipients):
+        where = f"recipients[{index}]"
+        if not isinstance(raw, dict):
+            raise invalid(f"{where} is {type(raw).__name__}: expected a mapping with 'email' and 'name'")
+        email = raw.get("email")
+        if not isinstance(email, str) or not EMAIL.match(email.strip()):
+            raise invalid(f"{where}.email {email!r} is not a valid e-mail address")
+        email = email.strip()
+        if email.lower() in seen:
+            raise invalid(f"{where}.email {email!r} is listed twice (also recipients[{seen[email.lower()]}])")
+        seen[email.lower()] = index
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise invalid(f"{where}.name is empty: give the recipient's full name")
+        if len(name) > 200:
+            raise invalid(f"{where}.name is {len(name)} characters long: at most 200")
+        recipient: dict[str, Any] = {**raw, "email": email, "name": name.strip()}
+        recipient.setdefault("role", "SIGNER")
+        if not isinstance(recipient["role"], str) or not recipient["role"]:
+            raise invalid(f"{where}.role must be a string such as 'SIGNER' or 'CC'")
+        order = recipient.get("order")
+        if order is not None and (not isinstance(order, int) or isinstance(order, bool) or order < 1):
+            raise invalid(f"{where}.order is {order!r}: expected an integer from 1 up")
+        out.append(recipient)
+    if not any(r["role"] == "SIGNER" for r in out):
+        raise invalid("recipients has no SIGNER: at least one recipient must have role 'SIGNER'")
+    return out
+
+
+def check_signing_order(signing_order: Any) -> str:
+    if signing_order not in SIGNING_ORDERS:
+        raise invalid(f"signing_order is {signing_order!r}: use 'PARALLEL' or 'SEQUENTIAL'")
+    return str(signing_order)
+
+
+def check_pdf_header(head: bytes, size: int, name: str) -> None:
+    """``head`` is the file's first bytes; refuses what the API would refuse, before uploading it."""
+    if size == 0:
+        raise invalid(f"{name} is empty (0 bytes): expected a PDF")
+    if size > MAX_DOCUMENT_BYTES:
+        raise invalid(f"{name} is {size / 1048576:.1f} MiB: Certyneo accepts PDFs of at most 25 MiB")
+    if not head.startswith(b"%PDF-"):
+        raise invalid(f"{name} is not a PDF (it does not start with %PDF-): convert it to PDF first")
