@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -16,6 +17,16 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from airflow_provider_certyneo.emulator.app import TRANSPORT, create_app
 from airflow_provider_certyneo.emulator.config import EmulatorConfig
 from airflow_provider_certyneo.emulator.store import new_key_secret
+
+
+class _QuietLostResponses(logging.Filter):
+    """A lost-response fault ends a request without an answer on purpose; uvicorn need not shout."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without starting response" not in record.getMessage()
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietLostResponses())
 
 
 class TransportAwareH11(H11Protocol):

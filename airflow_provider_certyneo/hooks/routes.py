@@ -28,6 +28,7 @@ from airflow_provider_certyneo.hooks.protocol import (
     RetryPolicy,
     Upload,
     call_json,
+    perform,
 )
 
 Call = Generator[Effect, Outcome, Any]
@@ -200,7 +201,7 @@ def send_envelope(envelope_id: str, policy: RetryPolicy) -> Call:
 
 
 def download(envelope_id: str, what: str, sink: DownloadSink, policy: RetryPolicy) -> Call:
-    yield from call_json(ApiCall("GET", object_path("envelope", envelope_id, f"/{what}"), sink=sink), policy)
+    yield from perform(ApiCall("GET", object_path("envelope", envelope_id, f"/{what}"), sink=sink), policy)
 
 
 def envelope_filters(

@@ -1,0 +1,95 @@
+"""Fault injection (off by default), counters, reset, and the control API staying outside /api/v1."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+
+
+def test_faults_are_off_by_default(certyneo_emulator: CertyneoEmulator, api: httpx.Client) -> None:
+    assert certyneo_emulator.control.faults() == []
+    assert all(api.get("/keys").status_code == 200 for _ in range(20))
+
+
+@pytest.mark.parametrize(("action", "status"), [("error500", 500), ("error503", 503)])
+def test_error_faults(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client, action: str, status: int
+) -> None:
+    certyneo_emulator.control.set_faults({"action": action, "path": "/keys", "times": 2})
+    assert [api.get("/keys").status_code for _ in range(3)] == [status, status, 200]
+    assert api.get("/keys").json()["data"]
+
+
+def test_share_of_requests(certyneo_emulator: CertyneoEmulator, api: httpx.Client) -> None:
+    certyneo_emulator.control.set_faults({"action": "error503", "probability": 0.5}, seed=7)
+    statuses = [api.get("/keys").status_code for _ in range(100)]
+    assert 25 < statuses.count(503) < 75
+
+
+def test_latency(certyneo_emulator: CertyneoEmulator, api: httpx.Client) -> None:
+    certyneo_emulator.control.set_faults({"action": "latency", "seconds": 0.3, "times": 1})
+    started = time.monotonic()
+    api.get("/keys")
+    assert time.monotonic() - started >= 0.3
+
+
+def test_reset_drops_the_connection_before_applying(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client, draft: Any
+) -> None:
+    envelope = draft()
+    certyneo_emulator.control.set_faults({"action": "reset", "method": "POST", "path": "/send$", "times": 1})
+    with pytest.raises(httpx.TransportError):
+        api.post(f"/envelopes/{envelope['id']}/send")
+    assert api.get(f"/envelopes/{envelope['id']}").json()["status"] == "DRAFT"
+
+
+def test_lost_response_applies_then_drops(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client, draft: Any
+) -> None:
+    envelope = draft()
+    certyneo_emulator.control.set_faults({"action": "lost", "method": "POST", "path": "/send$", "times": 1})
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.post(f"/envelopes/{envelope['id']}/send")
+    assert api.get(f"/envelopes/{envelope['id']}").json()["status"] == "SENT"
+    counters = certyneo_emulator.control.counters()
+    assert counters["sends"] == {envelope["id"]: 1}
+
+
+def test_counters_by_route_and_reset(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client, draft: Any
+) -> None:
+    envelope = draft()
+    api.post(f"/envelopes/{envelope['id']}/send")
+    api.post(f"/envelopes/{envelope['id']}/send")
+    counters = certyneo_emulator.control.counters()
+    assert counters["requests"]["POST /api/v1/envelopes/{id}/send"] == 2
+    assert counters["requests"]["POST /api/v1/envelopes"] == 1
+    assert counters["requests"]["POST /api/v1/documents"] == 1
+    assert counters["sends"] == {envelope["id"]: 1}
+    certyneo_emulator.control.reset()
+    assert certyneo_emulator.control.counters()["requestsTotal"] == 0
+    assert api.get(f"/envelopes/{envelope['id']}").status_code == 404
+    assert api.get("/keys").status_code == 200
+
+
+def test_control_api_is_not_in_the_openapi_document(certyneo_emulator: CertyneoEmulator) -> None:
+    document = httpx.get(f"{certyneo_emulator.base_url}/api/v1/openapi.json").json()
+    assert document["openapi"].startswith("3.0")
+    assert not any("_emulator" in path or path.split("/")[1] == "sign" for path in document["paths"])
+    operations = [m for item in document["paths"].values() for m in item if m != "parameters"]
+    assert len(operations) == 18
+
+
+def test_restart_keeps_state(certyneo_emulator: CertyneoEmulator, api: httpx.Client, draft: Any) -> None:
+    envelope = draft()
+    certyneo_emulator.server.restart()
+    with httpx.Client(
+        base_url=f"{certyneo_emulator.base_url}/api/v1",
+        headers={"Authorization": f"Bearer {certyneo_emulator.key}"},
+    ) as fresh:
+        assert fresh.get(f"/envelopes/{envelope['id']}").json()["status"] == "DRAFT"
