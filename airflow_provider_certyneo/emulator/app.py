@@ -52,7 +52,8 @@ class FaultsAndCounters:
         actions: list[tuple[str, float]] = []
         with rt.counter_lock:
             for rule in rt.config.faults:
-                if rule.matches(scope["method"], path, rt.rng):
+                failing = any(action != "latency" for action, _ in actions)
+                if (rule.action == "latency" or not failing) and rule.matches(scope["method"], path, rt.rng):
                     rule.fired += 1
                     actions.append((rule.action, rule.seconds))
         delay = sum(seconds for action, seconds in actions if action == "latency")

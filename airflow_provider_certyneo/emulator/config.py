@@ -13,7 +13,8 @@ FAULT_ACTIONS = ("error500", "error503", "latency", "reset", "lost")
 @dataclass
 class FaultRule:
     """One injected fault. ``method``/``path`` select requests (regex on the path); ``probability`` and
-    ``times`` (None = unlimited) bound how often it fires. ``seconds`` is the added latency."""
+    ``times`` (None = unlimited) bound how often it fires. ``seconds`` is the added latency. Every matching
+    latency rule adds up; of the other rules, the first that matches a request is the one that fires."""
 
     action: str
     method: str | None = None

@@ -1,0 +1,177 @@
+"""Pacing, 429s from another process, transient faults, lost answers: the hook's promises, measured on the
+emulator's own counters."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from airflow_provider_certyneo.exceptions import (
+    CertyneoConnectionError,
+    CertyneoOutcomeUnknownError,
+    CertyneoServerError,
+)
+from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+from tests.hooks.conftest import FAST_BACKOFF
+
+SIGNER = [{"email": "marie@example.com", "name": "Marie Dubois"}]
+
+
+def test_one_process_never_draws_a_429(certyneo_emulator: CertyneoEmulator, connection: Any) -> None:
+    """500 requests from 8 threads on one key, scaled clock: zero 429s, close to the token-bucket floor."""
+    per_minute, burst, requests = 6000, 200, 500
+    certyneo_emulator.control.configure(ratePerMinute=per_minute, burst=burst)
+    conn_id = connection("paced", rate_limit_per_minute=per_minute, rate_limit_burst=burst)
+    hooks = [CertyneoHook(conn_id) for _ in range(8)]
+    for h in hooks:
+        h.get_conn()
+    floor = max(0, requests - burst) * 60 / per_minute
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: next(iter(hooks[i % 8].list_api_keys(page_size=1))), range(requests)))
+    elapsed = time.monotonic() - started
+    counters = certyneo_emulator.control.counters()
+    assert counters["rateLimited"] == 0
+    assert counters["requestsTotal"] == requests
+    assert elapsed >= floor * 0.98
+    assert elapsed <= floor * 1.10, f"{elapsed:.2f} s for a floor of {floor:.2f} s"
+    for h in hooks:
+        h.close()
+
+
+STORM = textwrap.dedent(
+    """
+    import sys, time, httpx
+    url, key, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}) as client:
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            client.get(url + "/api/v1/keys", params={"limit": 1})
+            time.sleep(0.05)
+    """
+)
+
+
+def test_429_storm_from_another_process_is_absorbed(
+    certyneo_emulator: CertyneoEmulator, connection: Any
+) -> None:
+    certyneo_emulator.control.configure(ratePerMinute=120, burst=4)
+    conn_id = connection("shared", rate_limit_per_minute=120, rate_limit_burst=4)
+    storm = subprocess.Popen(
+        [sys.executable, "-c", STORM, certyneo_emulator.base_url, certyneo_emulator.key, "3"]
+    )
+    deadline = time.monotonic() + 20
+    while certyneo_emulator.control.counters()["rateLimited"] == 0:
+        assert time.monotonic() < deadline, "the storm never started"
+        time.sleep(0.05)
+    sent: list[float] = []
+    refusals: list[tuple[float, float]] = []
+
+    def on_request(request: httpx.Request) -> None:
+        sent.append(time.monotonic())
+
+    def on_response(response: httpx.Response) -> None:
+        if response.status_code == 429:
+            refusals.append((time.monotonic(), float(response.headers["Retry-After"])))
+
+    try:
+        with CertyneoHook(conn_id, **FAST_BACKOFF) as hook:
+            client = hook.get_conn()
+            client.event_hooks = {"request": [on_request], "response": [on_response]}
+            results = [list(hook.list_api_keys(page_size=1)) for _ in range(6)]
+    finally:
+        storm.wait(timeout=30)
+    assert all(results)
+    assert refusals, "the storm should have drawn at least one 429"
+    for refused_at, retry_after in refusals:
+        following = [t for t in sent if t > refused_at]
+        assert following, "every refused call is sent again"
+        assert following[0] - refused_at >= retry_after, "a request went out before Retry-After elapsed"
+
+
+def test_503s_and_dropped_connections_are_retried(
+    hook: CertyneoHook, certyneo_emulator: CertyneoEmulator, pdf_file: Path
+) -> None:
+    envelope = hook.create_envelope("S", [hook.upload_document(pdf_file)["id"]], SIGNER)
+    certyneo_emulator.control.set_faults(
+        {"action": "error503", "method": "GET", "path": "/envelopes/", "times": 3},
+        {"action": "reset", "method": "GET", "path": "/envelopes/", "times": 2},
+    )
+    assert hook.get_envelope(envelope["id"])["id"] == envelope["id"]
+    assert certyneo_emulator.control.counters()["requests"]["GET /api/v1/envelopes/{id}"] == 6
+
+
+def test_retry_budget_is_respected(certyneo_emulator: CertyneoEmulator, connection: Any) -> None:
+    certyneo_emulator.control.set_faults({"action": "error500", "path": "/keys"})
+    with (
+        CertyneoHook(connection("budget", max_retries=2), **FAST_BACKOFF) as hook,
+        pytest.raises(CertyneoServerError, match="after 3 attempts"),
+    ):
+        list(hook.list_api_keys())
+    assert certyneo_emulator.control.counters()["requests"]["GET /api/v1/keys"] == 3
+
+
+def test_unreachable_server_is_a_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_certyneo.emulator.server import free_port
+
+    key = "sk_test_" + "q" * 30
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CERTYNEO_DOWN",
+        f'{{"conn_type": "certyneo", "password": "{key}", '
+        f'"host": "http://127.0.0.1:{free_port()}", "extra": {{"max_retries": 1}}}}',
+    )
+    with (
+        CertyneoHook("certyneo_down", **FAST_BACKOFF) as hook,
+        pytest.raises(CertyneoConnectionError) as caught,
+    ):
+        hook.get_envelope("env_1")
+    assert "ConnectError" in str(caught.value)
+    assert key not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/documents$"),
+        ("POST", "/envelopes$"),
+        ("POST", "/send$"),
+        ("PATCH", "/envelopes/"),
+        ("DELETE", "/envelopes/"),
+    ],
+)
+def test_lost_answers_on_mutating_routes_apply_once(
+    hook: CertyneoHook, certyneo_emulator: CertyneoEmulator, pdf_file: Path, method: str, path: str
+) -> None:
+    certyneo_emulator.control.set_faults({"action": "lost", "method": method, "path": path, "times": 1})
+    document = hook.upload_document(pdf_file)
+    envelope = hook.create_envelope("S", [document["id"]], SIGNER)
+    patched = hook.update_envelope(envelope["id"], subject="S2")
+    sent = hook.send_envelope(envelope["id"])
+    voided = hook.void_envelope(envelope["id"])
+    assert patched["subject"] == "S2"
+    assert sent["status"] == "SENT"
+    assert voided is not None
+    assert voided["status"] == "VOIDED"
+    counters = certyneo_emulator.control.counters()
+    assert certyneo_emulator.control.faults()[0]["fired"] == 1
+    assert counters["documents"] == 1
+    assert counters["envelopes"] == 1
+    assert counters["sends"] == {envelope["id"]: 1}
+
+
+def test_unsafe_post_is_not_repeated(hook: CertyneoHook, certyneo_emulator: CertyneoEmulator) -> None:
+    certyneo_emulator.control.set_faults(
+        {"action": "lost", "method": "POST", "path": "/webhooks$", "times": 1}
+    )
+    with pytest.raises(CertyneoOutcomeUnknownError, match="delete any duplicate"):
+        hook.create_webhook("https://example.com/h", ["envelope.completed"])
+    assert certyneo_emulator.control.counters()["requests"]["POST /api/v1/webhooks"] == 1
