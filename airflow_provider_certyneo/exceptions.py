@@ -76,6 +76,12 @@ class CertyneoInvalidStateError(CertyneoError, AirflowFailException):
         return None
 
 
+class CertyneoWaitError(CertyneoError, AirflowFailException):
+    """The envelope will never reach the awaited status (declined, voided, expired) or the wait timed out."""
+
+    retryable = False
+
+
 class CertyneoRateLimitedError(CertyneoError):
     """429 answers outlasted the time allowed for waiting on the rate limit."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -21,11 +22,11 @@ def as_path(location: Any) -> Any:
         return location
     if isinstance(location, (str, os.PathLike)):
         text = os.fspath(location)
-        if "://" in text and not text.startswith("file://"):
+        if "://" in text:
             from airflow.sdk import ObjectStoragePath
 
             return ObjectStoragePath(text)
-        return Path(text.removeprefix("file://")).expanduser()
+        return Path(text).expanduser()
     raise CertyneoValidationError(
         f"{location!r} is not a path: pass a str, a pathlib.Path or an ObjectStoragePath"
     )
@@ -88,6 +89,9 @@ def download_target(
             os.replace(partial, path)
 
         return path, open_local, commit_local
+
+    with contextlib.suppress(OSError, NotImplementedError):
+        path.parent.mkdir(parents=True, exist_ok=True)
 
     def open_remote() -> IO[bytes]:
         handle: IO[bytes] = path.open("wb")

@@ -1,0 +1,51 @@
+"""What every Certyneo operator shares: the connection, a hook made at execute time, the envelope link."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_certyneo.links.envelope import XCOM_ENVELOPE_URL, envelope_url
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+
+
+class CertyneoBaseOperator(BaseOperator):
+    """Base of the Certyneo operators. Results go to XCom as plain JSON; the key never does.
+
+    :param certyneo_conn_id: the ``certyneo`` connection to use.
+    """
+
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, certyneo_conn_id: str = "certyneo_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.certyneo_conn_id = certyneo_conn_id
+
+    @cached_property
+    def hook(self) -> CertyneoHook:
+        from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+
+        return CertyneoHook(self.certyneo_conn_id)
+
+    def push_envelope_link(self, context: Context, envelope_id: str) -> str:
+        """Store the dashboard URL for the "Certyneo envelope" link before any wait."""
+        url = envelope_url(self.hook.settings.base_url, envelope_id)
+        context["ti"].xcom_push(key=XCOM_ENVELOPE_URL, value=url)
+        return url
+
+    @staticmethod
+    def label_map_index(context: Context, envelope: dict[str, Any]) -> None:
+        """Give a mapped task instance a readable name in the UI: subject → recipients."""
+        emails = ", ".join(r.get("email", "") for r in envelope.get("recipients", []))
+        context["certyneo_label"] = f"{envelope.get('subject')} → {emails}"  # type: ignore[typeddict-unknown-key]
+
+    def post_execute(self, context: Context, result: Any = None) -> None:
+        if "hook" in self.__dict__:
+            self.hook.close()
+        super().post_execute(context, result)

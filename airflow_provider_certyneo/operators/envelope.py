@@ -1,0 +1,232 @@
+"""Operators for envelopes: create a draft, send it (and optionally wait for the signatures), void it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import conf
+
+from airflow_provider_certyneo.exceptions import (
+    CertyneoInvalidStateError,
+    CertyneoNotFoundError,
+    CertyneoWaitError,
+)
+from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
+from airflow_provider_certyneo.operators.base import CertyneoBaseOperator
+from airflow_provider_certyneo.outcomes import can_still_become, describe, sign_urls
+from airflow_provider_certyneo.waiting import deadline, make_trigger, read_event
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, XComArg
+
+LABEL = "{{ certyneo_label | default('') }}"
+
+
+class CertyneoCreateEnvelopeOperator(CertyneoBaseOperator):
+    """Create a DRAFT envelope and return its id.
+
+    Recipients are checked before any request: valid and distinct e-mails, names, at least one SIGNER.
+    A retry after a lost answer finds the identical draft instead of creating a second one.
+
+    :param subject: 1 to 200 characters. Templated.
+    :param document_ids: a document id or a list of 1 to 20 (e.g. an upload task's ``.output``). Templated.
+    :param recipients: ``[{"email", "name", "role": "SIGNER"|"CC", "order": 1}, …]``, 1 to 50. Templated.
+    :param message: the invitation's message. Templated.
+    :param signing_order: ``"PARALLEL"`` (default) or ``"SEQUENTIAL"`` (by ``order``).
+    """
+
+    template_fields: Sequence[str] = ("subject", "document_ids", "recipients", "message", "signing_order")
+    operator_extra_links = (CertyneoEnvelopeLink(),)
+
+    def __init__(
+        self,
+        *,
+        subject: str,
+        document_ids: str | list[str] | XComArg,
+        recipients: list[dict[str, Any]] | XComArg,
+        message: str | None = None,
+        signing_order: str | None = None,
+        map_index_template: str | None = LABEL,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(map_index_template=map_index_template, **kwargs)
+        self.subject = subject
+        # XComArgs are resolved to their values before execute runs
+        self.document_ids: str | list[str] = document_ids  # type: ignore[assignment]
+        self.recipients: list[dict[str, Any]] = recipients  # type: ignore[assignment]
+        self.message = message
+        self.signing_order = signing_order
+
+    def execute(self, context: Context) -> str:
+        document_ids = [self.document_ids] if isinstance(self.document_ids, str) else list(self.document_ids)
+        envelope = self.hook.create_envelope(
+            self.subject,
+            document_ids,
+            self.recipients,
+            message=self.message,
+            signing_order=self.signing_order,
+        )
+        self.label_map_index(context, dict(envelope))
+        url = self.push_envelope_link(context, envelope["id"])
+        self.log.info(
+            "Created draft envelope %s (%r) for %s: %s",
+            envelope["id"],
+            envelope["subject"],
+            ", ".join(r["email"] for r in envelope["recipients"]),
+            url,
+        )
+        return envelope["id"]
+
+
+class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
+    """Send a DRAFT envelope's invitations, exactly once; optionally wait until it is signed.
+
+    Exactly once across retries and crashes: a repeated send finds the envelope already past DRAFT (409
+    ``invalid_state``) and carries on without a second invitation. Returns
+    ``{"envelope_id", "status", "sign_urls": [{"email", "name", "order", "signUrl"}]}``.
+
+    :param envelope_id: the DRAFT to send. Templated.
+    :param wait_for_completion: wait until COMPLETED; fail at once if it is DECLINED, VOIDED or EXPIRED.
+    :param deferrable: wait in the triggerer, holding no worker slot (default ``[operators]
+        default_deferrable``).
+    :param poll_interval: seconds between two checks while waiting.
+    :param timeout: the longest wait (seconds or timedelta); ``execution_timeout`` is honoured too, also
+        while deferred.
+    :param void_on_timeout: void the envelope when the wait times out, so nobody signs it later.
+    """
+
+    template_fields: Sequence[str] = ("envelope_id",)
+    operator_extra_links = (CertyneoEnvelopeLink(),)
+
+    def __init__(
+        self,
+        *,
+        envelope_id: str | XComArg,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 60.0,
+        timeout: timedelta | float | None = timedelta(days=30),
+        void_on_timeout: bool = False,
+        map_index_template: str | None = LABEL,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(map_index_template=map_index_template, **kwargs)
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, not {poll_interval!r}")
+        self.envelope_id: str = envelope_id  # type: ignore[assignment]  # an XComArg is resolved by execute
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.void_on_timeout = void_on_timeout
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            envelope: dict[str, Any] = dict(self.hook.send_envelope(self.envelope_id))
+            self.log.info(
+                "Sent envelope %s: invitations went to %s",
+                self.envelope_id,
+                ", ".join(u["email"] for u in sign_urls(envelope)),
+            )
+        except CertyneoInvalidStateError as exc:
+            if exc.current_status in (None, "DRAFT"):
+                raise
+            envelope = dict(self.hook.get_envelope(self.envelope_id))
+            self.log.info(
+                "Envelope %s was already sent (status %s): not sending it again",
+                self.envelope_id,
+                envelope["status"],
+            )
+        self.label_map_index(context, envelope)
+        self.push_envelope_link(context, self.envelope_id)
+        result = self._result(envelope)
+        if not self.wait_for_completion:
+            return result
+        if envelope["status"] == "COMPLETED":
+            return result
+        if not can_still_become(envelope["status"], ["COMPLETED"]):
+            raise CertyneoWaitError(describe(envelope))
+        end_time = deadline(context, self.timeout, self.execution_timeout)
+        if self.deferrable:
+            self.defer(
+                trigger=make_trigger(
+                    self.envelope_id, self.certyneo_conn_id, self.poll_interval, end_time, ["COMPLETED"]
+                ),
+                method_name="execute_complete",
+                timeout=(end_time - time.time()) + 60 if end_time else None,
+            )
+        return self._wait_here(end_time)
+
+    def _wait_here(self, end_time: float | None) -> dict[str, Any]:
+        while True:
+            envelope: dict[str, Any] = dict(self.hook.get_envelope(self.envelope_id))
+            if envelope["status"] == "COMPLETED":
+                self.log.info("%s", describe(envelope))
+                return self._result(envelope)
+            if not can_still_become(envelope["status"], ["COMPLETED"]):
+                raise CertyneoWaitError(describe(envelope))
+            if end_time is not None and time.time() >= end_time:
+                self._timed_out(describe(envelope))
+            self.log.info("%s; next check in %.0f s", describe(envelope), self.poll_interval)
+            time.sleep(
+                self.poll_interval
+                if end_time is None
+                else max(0.0, min(self.poll_interval, end_time - time.time()))
+            )
+
+    def execute_complete(self, context: Context, event: Any) -> dict[str, Any]:
+        checked = read_event(event, self.envelope_id)
+        if checked["status"] == "success":
+            self.log.info("%s", checked["message"])
+            return self._result(dict(self.hook.get_envelope(self.envelope_id)))
+        if checked["status"] == "timeout":
+            self._timed_out(checked["message"])
+        self.log.error("%s", checked["message"])
+        raise CertyneoWaitError(checked["message"])
+
+    def _timed_out(self, message: str) -> None:
+        if self.void_on_timeout:
+            self.hook.void_envelope(self.envelope_id)
+            message += "; the envelope was voided (void_on_timeout=True)"
+        self.log.error("Timed out waiting for signatures: %s", message)
+        raise CertyneoWaitError(f"timed out waiting for signatures: {message}")
+
+    def _result(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        return {"envelope_id": envelope["id"], "status": envelope["status"], "sign_urls": sign_urls(envelope)}
+
+
+class CertyneoVoidEnvelopeOperator(CertyneoBaseOperator):
+    """Void a SENT envelope or delete a DRAFT; fit for clean-up and ``on_failure`` steps.
+
+    Returns ``{"envelope_id", "status"}`` with ``VOIDED``, ``DELETED``, the terminal status it already had,
+    or ``MISSING``. An envelope already terminal or gone is not an error unless ``strict=True``.
+
+    :param envelope_id: the envelope. Templated.
+    """
+
+    template_fields: Sequence[str] = ("envelope_id",)
+
+    def __init__(self, *, envelope_id: str | XComArg, strict: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.envelope_id: str = envelope_id  # type: ignore[assignment]  # an XComArg is resolved by execute
+        self.strict = strict
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            voided = self.hook.void_envelope(self.envelope_id)
+        except CertyneoInvalidStateError as exc:
+            if self.strict:
+                raise
+            self.log.info("Envelope %s is already %s: nothing to void", self.envelope_id, exc.current_status)
+            return {"envelope_id": self.envelope_id, "status": exc.current_status}
+        except CertyneoNotFoundError:
+            if self.strict:
+                raise
+            self.log.info("Envelope %s does not exist (any more): nothing to void", self.envelope_id)
+            return {"envelope_id": self.envelope_id, "status": "MISSING"}
+        status = "DELETED" if voided is None else voided["status"]
+        self.log.info("Envelope %s: %s", self.envelope_id, status)
+        return {"envelope_id": self.envelope_id, "status": status}

@@ -1,0 +1,101 @@
+"""CertyneoEnvelopeSensor: wait for an envelope to reach a status (default COMPLETED)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk import BaseSensorOperator
+
+from airflow_provider_certyneo.exceptions import CertyneoWaitError
+from airflow_provider_certyneo.links.envelope import XCOM_ENVELOPE_URL, CertyneoEnvelopeLink, envelope_url
+from airflow_provider_certyneo.outcomes import can_still_become, describe
+from airflow_provider_certyneo.types import KNOWN_STATUSES
+from airflow_provider_certyneo.waiting import deadline, make_trigger, read_event
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, XComArg
+
+    from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+
+
+class CertyneoEnvelopeSensor(BaseSensorOperator):
+    """Succeeds when the envelope reaches ``target_status``; fails at once, without retries, when it reaches
+    a status from which the target can never come (DECLINED, VOIDED, EXPIRED…), naming who declined and why.
+
+    Works in ``poke`` and ``reschedule`` mode, and deferrable (the Certyneo trigger; no worker slot held).
+
+    :param envelope_id: the envelope. Templated.
+    :param target_status: the awaited status (default ``COMPLETED``).
+    :param certyneo_conn_id: the ``certyneo`` connection.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = ("envelope_id",)
+    operator_extra_links = (CertyneoEnvelopeLink(),)
+
+    def __init__(
+        self,
+        *,
+        envelope_id: str | XComArg,
+        target_status: str = "COMPLETED",
+        certyneo_conn_id: str = "certyneo_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if target_status not in KNOWN_STATUSES:
+            raise ValueError(f"target_status must be one of {sorted(KNOWN_STATUSES)}, not {target_status!r}")
+        self.envelope_id: str = envelope_id  # type: ignore[assignment]  # an XComArg is resolved by execute
+        self.target_status = target_status
+        self.certyneo_conn_id = certyneo_conn_id
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> CertyneoHook:
+        from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+
+        return CertyneoHook(self.certyneo_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        context["ti"].xcom_push(
+            key=XCOM_ENVELOPE_URL, value=envelope_url(self.hook.settings.base_url, self.envelope_id)
+        )
+        if not self.deferrable or self.poke(context):
+            return super().execute(context)
+        timeout = timedelta(seconds=self.timeout) if self.timeout is not None else None
+        end_time = deadline(context, timeout, self.execution_timeout)
+        self.defer(
+            trigger=make_trigger(
+                self.envelope_id,
+                self.certyneo_conn_id,
+                float(self.poke_interval),
+                end_time,
+                [self.target_status],
+            ),
+            method_name="execute_complete",
+            timeout=timeout,
+        )
+
+    def poke(self, context: Context) -> bool:
+        envelope: dict[str, Any] = dict(self.hook.get_envelope(self.envelope_id))
+        status = envelope["status"]
+        if status == self.target_status:
+            self.log.info("%s", describe(envelope))
+            return True
+        if not can_still_become(status, [self.target_status]):
+            self.log.error("%s", describe(envelope))
+            raise CertyneoWaitError(f"{describe(envelope)}; it can never become {self.target_status}")
+        self.log.info("%s; waiting for %s", describe(envelope), self.target_status)
+        return False
+
+    def execute_complete(self, context: Context, event: Any) -> None:
+        checked = read_event(event, self.envelope_id)
+        if checked["status"] == "success":
+            self.log.info("%s", checked["message"])
+            return
+        self.log.error("%s", checked["message"])
+        raise CertyneoWaitError(checked["message"])

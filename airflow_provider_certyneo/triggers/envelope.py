@@ -1,0 +1,136 @@
+"""CertyneoEnvelopeTrigger: waits in the triggerer until an envelope reaches a target status.
+
+It holds ids and numbers only (never a key), shares the event loop with a thousand others (every wait is
+an ``await``), rides out transient API errors and 429s, and ends in exactly one event:
+
+* ``success`` — the envelope reached a target status;
+* ``failure`` — it reached a status from which no target can be reached (e.g. DECLINED), with who and why;
+* ``timeout`` — ``end_time`` passed first;
+* ``error`` — an error no retry can fix (revoked key, unknown envelope).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_certyneo.outcomes import can_still_become, describe
+from airflow_provider_certyneo.types import KNOWN_STATUSES
+
+EVENT_STATUSES = ("success", "failure", "timeout", "error")
+
+
+class CertyneoEnvelopeTrigger(BaseTrigger):
+    """
+    :param envelope_id: the envelope to watch.
+    :param certyneo_conn_id: the ``certyneo`` connection (looked up asynchronously in the triggerer).
+    :param poll_interval: seconds between two reads of the envelope.
+    :param end_time: epoch seconds after which a ``timeout`` event ends the wait (None: no deadline).
+    :param target_statuses: statuses that count as success (default COMPLETED).
+    """
+
+    def __init__(
+        self,
+        envelope_id: str,
+        certyneo_conn_id: str = "certyneo_default",
+        poll_interval: float = 60.0,
+        end_time: float | None = None,
+        target_statuses: Sequence[str] = ("COMPLETED",),
+    ) -> None:
+        super().__init__()
+        if not isinstance(envelope_id, str) or not envelope_id:
+            raise ValueError(f"envelope_id must be a non-empty string, not {envelope_id!r}")
+        if not isinstance(certyneo_conn_id, str) or not certyneo_conn_id:
+            raise ValueError(f"certyneo_conn_id must be a non-empty string, not {certyneo_conn_id!r}")
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, (int, float))
+            or poll_interval <= 0
+        ):
+            raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
+        if end_time is not None and (isinstance(end_time, bool) or not isinstance(end_time, (int, float))):
+            raise ValueError(f"end_time must be epoch seconds (a number) or None, not {end_time!r}")
+        targets = [target_statuses] if isinstance(target_statuses, str) else list(target_statuses)
+        unknown = [s for s in targets if s not in KNOWN_STATUSES]
+        if not targets or unknown:
+            raise ValueError(f"target_statuses must be among {sorted(KNOWN_STATUSES)}, not {targets!r}")
+        self.envelope_id = envelope_id
+        self.certyneo_conn_id = certyneo_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = float(end_time) if end_time is not None else None
+        self.target_statuses = targets
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "envelope_id": self.envelope_id,
+                "certyneo_conn_id": self.certyneo_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "target_statuses": list(self.target_statuses),
+            },
+        )
+
+    def _event(self, status: str, message: str, envelope_status: str | None = None) -> TriggerEvent:
+        return TriggerEvent(
+            {
+                "status": status,
+                "envelope_id": self.envelope_id,
+                "envelope_status": envelope_status,
+                "message": message,
+            }
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_certyneo.exceptions import CertyneoError
+        from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
+
+        async with CertyneoAsyncHook(self.certyneo_conn_id) as hook:
+            while True:
+                if self.end_time is not None and time.time() >= self.end_time:
+                    yield self._event(
+                        "timeout",
+                        f"envelope {self.envelope_id} did not reach "
+                        f"{' or '.join(self.target_statuses)} before the deadline",
+                    )
+                    return
+                try:
+                    envelope = await hook.get_envelope(self.envelope_id)
+                except CertyneoError as exc:
+                    if not exc.retryable:
+                        yield self._event("error", str(exc))
+                        return
+                    self.log.warning(
+                        "Certyneo still unavailable for %s, will poll again: %s", self.envelope_id, exc
+                    )
+                else:
+                    status = envelope.get("status", "")
+                    if status in self.target_statuses:
+                        yield self._event("success", describe(dict(envelope)), status)
+                        return
+                    if not can_still_become(status, self.target_statuses):
+                        yield self._event("failure", describe(dict(envelope)), status)
+                        return
+                    if status not in KNOWN_STATUSES:
+                        self.log.warning(
+                            "envelope %s has status %r, unknown to this provider: still waiting",
+                            self.envelope_id,
+                            status,
+                        )
+                    self.log.info(
+                        "envelope %s is %s; next check in %.1f s",
+                        self.envelope_id,
+                        status,
+                        self.poll_interval,
+                    )
+                await asyncio.sleep(self._next_wait())
+
+    def _next_wait(self) -> float:
+        if self.end_time is None:
+            return self.poll_interval
+        return max(0.0, min(self.poll_interval, self.end_time - time.time()))

@@ -1,0 +1,229 @@
+"""Operators inside real DAG runs (dag.test(), SQLite): retries that must not resend, bad input that must
+fail at once, the sensor in its three modes, the void operator, links and map indexes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+from airflow_provider_certyneo.operators.document import CertyneoUploadDocumentOperator
+from airflow_provider_certyneo.operators.envelope import (
+    CertyneoCreateEnvelopeOperator,
+    CertyneoSendEnvelopeOperator,
+    CertyneoVoidEnvelopeOperator,
+)
+from airflow_provider_certyneo.sensors.envelope import CertyneoEnvelopeSensor
+from tests.dags.conftest import run_dag
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+SIGNER = [{"email": "marie@example.com", "name": "Marie Dubois"}]
+
+
+def run_tasks(dag: DAG) -> dict[str, Any]:
+    run = run_dag(dag)
+    return {ti.task_id: ti for ti in run.get_task_instances()}
+
+
+def draft(pdf_file: Path) -> str:
+    with CertyneoHook() as hook:
+        document = hook.upload_document(pdf_file)
+        return hook.create_envelope("Contrat", [document["id"]], SIGNER)["id"]
+
+
+def test_lost_send_answer_is_retried_by_the_task_and_sent_once(
+    signing_emulator: CertyneoEmulator, pdf_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    envelope_id = draft(pdf_file)
+    monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_NORETRY", signing_emulator.connection_json(max_retries=0))
+    signing_emulator.control.set_faults({"action": "lost", "method": "POST", "path": "/send$", "times": 1})
+    with DAG("send_lost", schedule=None, start_date=START) as dag:
+        CertyneoSendEnvelopeOperator(
+            task_id="send",
+            envelope_id=envelope_id,
+            certyneo_conn_id="certyneo_noretry",
+            retries=2,
+            retry_delay=timedelta(seconds=0),
+        )
+    tis = run_tasks(dag)
+    assert str(tis["send"].state) == "success"
+    assert tis["send"].try_number == 2
+    assert signing_emulator.control.counters()["sends"] == {envelope_id: 1}
+    assert signing_emulator.control.counters()["requests"]["POST /api/v1/envelopes/{id}/send"] == 2
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("docx", "is not a PDF"),
+        ("large", "30.0 MiB"),
+        ("bad_email", "recipients[0].email 'marie@@example' is not a valid e-mail address"),
+        ("no_signer", "recipients has no SIGNER"),
+        ("unknown_envelope", "envelope 'env_doesnotexist' does not exist"),
+    ],
+)
+def test_bad_input_fails_at_once(
+    signing_emulator: CertyneoEmulator,
+    pdf_file: Path,
+    tmp_path: Path,
+    case: str,
+    fragment: str,
+    output: Any,
+) -> None:
+    retry: dict[str, Any] = {"retries": 3, "retry_delay": timedelta(seconds=0)}
+    with DAG(f"bad_{case}", schedule=None, start_date=START) as dag:
+        if case == "docx":
+            docx = tmp_path / "contract.pdf"
+            docx.write_bytes(b"PK\x03\x04[Content_Types].xml word/document.xml")
+            CertyneoUploadDocumentOperator(task_id="task", source=str(docx), **retry)
+        elif case == "large":
+            large = tmp_path / "large.pdf"
+            with large.open("wb") as handle:
+                handle.write(b"%PDF-1.7\n")
+                handle.truncate(30 * 1024 * 1024)
+            CertyneoUploadDocumentOperator(task_id="task", source=str(large), **retry)
+        elif case in ("bad_email", "no_signer"):
+            recipients = (
+                [{"email": "marie@@example", "name": "M"}]
+                if case == "bad_email"
+                else [{"email": "cc@example.com", "name": "C", "role": "CC"}]
+            )
+            CertyneoCreateEnvelopeOperator(
+                task_id="task", subject="S", document_ids=["doc_1"], recipients=recipients, **retry
+            )
+        else:
+            CertyneoSendEnvelopeOperator(task_id="task", envelope_id="env_doesnotexist", **retry)
+    tis = run_tasks(dag)
+    assert str(tis["task"].state) == "failed"
+    assert tis["task"].try_number == 1, "no retry may be spent on bad input"
+    assert fragment in output()
+    requests = signing_emulator.control.counters()["requests"]
+    assert sum(requests.values()) == (1 if case == "unknown_envelope" else 0)
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
+def test_sensor_modes(signing_emulator: CertyneoEmulator, pdf_file: Path, mode: str) -> None:
+    envelope_id = draft(pdf_file)
+    with CertyneoHook() as hook:
+        hook.send_envelope(envelope_id)
+    with DAG(f"sensor_{mode}", schedule=None, start_date=START) as dag:
+        CertyneoEnvelopeSensor(
+            task_id="wait",
+            envelope_id=envelope_id,
+            poke_interval=0.2,
+            timeout=60,
+            mode="reschedule" if mode == "reschedule" else "poke",
+            deferrable=mode == "deferrable",
+        )
+    tis = run_tasks(dag)
+    assert str(tis["wait"].state) == "success"
+
+
+def test_sensor_fails_at_once_on_decline(
+    signing_emulator: CertyneoEmulator, pdf_file: Path, output: Any
+) -> None:
+    signing_emulator.control.configure(autoSignAfter=None)
+    envelope_id = draft(pdf_file)
+    with CertyneoHook() as hook:
+        hook.send_envelope(envelope_id)
+    signing_emulator.control.decline(envelope_id, "Pas d'accord")
+    with DAG("sensor_declined", schedule=None, start_date=START) as dag:
+        CertyneoEnvelopeSensor(
+            task_id="wait",
+            envelope_id=envelope_id,
+            poke_interval=0.2,
+            retries=3,
+            retry_delay=timedelta(seconds=0),
+        )
+    tis = run_tasks(dag)
+    assert str(tis["wait"].state) == "failed"
+    assert tis["wait"].try_number == 1
+    assert "declined by Marie Dubois <marie@example.com>, reason: Pas d'accord" in output()
+
+
+def test_deferred_wait_times_out_and_voids(
+    signing_emulator: CertyneoEmulator, pdf_file: Path, output: Any
+) -> None:
+    signing_emulator.control.configure(autoSignAfter=None)
+    envelope_id = draft(pdf_file)
+    with DAG("send_timeout", schedule=None, start_date=START) as dag:
+        CertyneoSendEnvelopeOperator(
+            task_id="send",
+            envelope_id=envelope_id,
+            wait_for_completion=True,
+            deferrable=True,
+            poll_interval=0.2,
+            timeout=1.0,
+            void_on_timeout=True,
+        )
+    tis = run_tasks(dag)
+    assert str(tis["send"].state) == "failed"
+    assert "timed out waiting for signatures" in output()
+    assert signing_emulator.control.envelope(envelope_id)["status"] == "VOIDED"
+
+
+def test_execution_timeout_is_carried_into_the_trigger(
+    signing_emulator: CertyneoEmulator, pdf_file: Path
+) -> None:
+    signing_emulator.control.configure(autoSignAfter=None)
+    envelope_id = draft(pdf_file)
+    with DAG("send_exec_timeout", schedule=None, start_date=START) as dag:
+        CertyneoSendEnvelopeOperator(
+            task_id="send",
+            envelope_id=envelope_id,
+            wait_for_completion=True,
+            deferrable=True,
+            poll_interval=0.2,
+            timeout=None,
+            execution_timeout=timedelta(seconds=2),
+        )
+    tis = run_tasks(dag)
+    assert str(tis["send"].state) == "failed"
+    assert signing_emulator.control.envelope(envelope_id)["status"] == "SENT"
+
+
+def test_void_operator_cleans_up(signing_emulator: CertyneoEmulator, pdf_file: Path) -> None:
+    signing_emulator.control.configure(autoSignAfter=None)
+    sent, kept_draft = draft(pdf_file), draft(pdf_file)
+    with CertyneoHook() as hook:
+        hook.send_envelope(sent)
+    with DAG("void", schedule=None, start_date=START) as dag:
+        CertyneoVoidEnvelopeOperator(task_id="void_sent", envelope_id=sent)
+        CertyneoVoidEnvelopeOperator(task_id="delete_draft", envelope_id=kept_draft)
+        CertyneoVoidEnvelopeOperator(task_id="missing", envelope_id="env_gone")
+    tis = run_tasks(dag)
+    assert {k: ti.xcom_pull(task_ids=k) for k, ti in tis.items()} == {
+        "void_sent": {"envelope_id": sent, "status": "VOIDED"},
+        "delete_draft": {"envelope_id": kept_draft, "status": "DELETED"},
+        "missing": {"envelope_id": "env_gone", "status": "MISSING"},
+    }
+
+
+def test_mapped_sends_are_labelled_and_linked(signing_emulator: CertyneoEmulator, pdf_file: Path) -> None:
+    ids = [draft(pdf_file) for _ in range(2)]
+    with DAG("mapped", schedule=None, start_date=START) as dag:
+        CertyneoSendEnvelopeOperator.partial(task_id="send").expand(envelope_id=ids)
+    run = run_dag(dag)
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        tis = list(
+            session.scalars(
+                select(TaskInstance).where(TaskInstance.run_id == run.run_id).order_by(TaskInstance.map_index)
+            )
+        )
+        session.expunge_all()
+    assert [str(ti.state) for ti in tis] == ["success", "success"]
+    assert [ti.rendered_map_index for ti in tis] == ["Contrat → marie@example.com"] * 2
+    urls = [
+        ti.xcom_pull(task_ids="send", key="certyneo_envelope_url", map_indexes=ti.map_index) for ti in tis
+    ]
+    assert urls == [f"{signing_emulator.base_url}/app/envelopes/{i}" for i in ids]

@@ -1,0 +1,65 @@
+"""The quick-start DAG, run for real with dag.test() (SQLite, the trigger inline) against the emulator."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pypdf
+
+from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from tests.dags.conftest import EXAMPLES
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def states(run: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def test_quickstart_signs_and_archives(
+    signing_emulator: CertyneoEmulator, archive: Path, output: Any
+) -> None:
+    dag = load("certyneo_quickstart").dag
+    run = dag.test()
+    assert states(run) == dict.fromkeys(
+        ["upload", "create", "send_and_wait", "archive_signed_pdf", "archive_audit_trail"], "success"
+    )
+    output = output()
+    assert "[DAG TEST] running trigger in line" in output
+    assert "[DAG TEST] Trigger completed" in output
+    (signed,) = archive.rglob("*-signed-document.pdf")
+    (trail,) = archive.rglob("*-audit-trail.pdf")
+    reader = pypdf.PdfReader(io.BytesIO(signed.read_bytes()))
+    assert "Marie Dubois" in reader.pages[-1].extract_text()
+    assert hashlib.sha256(
+        (EXAMPLES / "files" / "contrat-de-prestation.pdf").read_bytes()
+    ).hexdigest() in "".join(
+        p.extract_text() for p in pypdf.PdfReader(io.BytesIO(trail.read_bytes())).pages
+    ).replace("\n", "")
+    counters = signing_emulator.control.counters()
+    assert list(counters["sends"].values()) == [1]
+
+
+def test_quickstart_declined_fails_the_wait_naming_signer(
+    signing_emulator: CertyneoEmulator, archive: Path, output: Any
+) -> None:
+    signing_emulator.control.configure(autoAction="decline", declineReason="Le prix a change")
+    run = load("certyneo_quickstart").dag.test()
+    result = states(run)
+    assert result["send_and_wait"] == "failed"
+    assert result["archive_signed_pdf"] == "upstream_failed"
+    output = output()
+    assert "declined by Marie Dubois <client@example.com>, reason: Le prix a change" in output
+    assert not archive.exists() or not list(archive.rglob("*.pdf"))
