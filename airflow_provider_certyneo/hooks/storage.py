@@ -77,7 +77,7 @@ def download_target(
         path = path / safe_filename(default_name)
     if path.exists() and not overwrite:
         raise CertyneoValidationError(f"{path} already exists: pass overwrite=True to replace it")
-    if isinstance(path, Path):
+    if not hasattr(path, "fs"):
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".part")
 

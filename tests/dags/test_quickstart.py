@@ -10,9 +10,12 @@ from types import ModuleType
 from typing import Any
 
 import pypdf
+import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from tests.dags.conftest import EXAMPLES
+
+pytestmark = pytest.mark.smoke
 
 
 def load(name: str) -> ModuleType:

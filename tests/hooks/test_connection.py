@@ -14,6 +14,9 @@ from airflow_provider_certyneo.exceptions import CertyneoConfigError
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from airflow_provider_certyneo.hooks.connection import settings_from_connection
 
+pytestmark = pytest.mark.smoke
+
+
 KEY = "sk_test_" + "a" * 32
 LIVE = "sk_live_" + "b" * 32
 

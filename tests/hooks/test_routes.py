@@ -20,6 +20,9 @@ from airflow_provider_certyneo.exceptions import (
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook, CertyneoHook
 from tests.hooks.conftest import FAST_BACKOFF
 
+pytestmark = pytest.mark.smoke
+
+
 SIGNER = [{"email": "marie@example.com", "name": "Marie Dubois"}]
 
 

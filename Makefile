@@ -1,0 +1,48 @@
+# The two commands of the README:
+#   make quickstart   installs into .venv, runs the quick-start DAG end to end against the bundled emulator
+#   make test         installs what the tests need, runs ruff, mypy and the whole suite on the newest
+#                     Airflow, then a smoke run on the oldest supported Airflow (3.1)
+
+PYTHON ?= python3
+AIRFLOW_NEWEST ?= 3.3.2
+AIRFLOW_OLDEST ?= 3.1.8
+VENV := .venv
+VENV_OLDEST := .venv-airflow31
+UV = $(VENV)/bin/uv
+
+.PHONY: quickstart test lint unit smoke benchmarks clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip uv
+
+$(VENV)/.installed: pyproject.toml $(UV)
+	$(UV) pip install --quiet --python $(VENV)/bin/python "apache-airflow==$(AIRFLOW_NEWEST)" -e ".[test]"
+	touch $@
+
+$(VENV_OLDEST)/.installed: pyproject.toml $(UV)
+	$(UV) venv --quiet --python $(VENV)/bin/python $(VENV_OLDEST)
+	$(UV) pip install --quiet --python $(VENV_OLDEST)/bin/python "apache-airflow==$(AIRFLOW_OLDEST)" -e ".[test]"
+	touch $@
+
+quickstart: $(VENV)/.installed
+	$(VENV)/bin/python scripts/quickstart.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q
+
+smoke: $(VENV_OLDEST)/.installed
+	$(VENV_OLDEST)/bin/python -m pytest -q -m smoke
+
+test: lint unit smoke
+
+benchmarks: $(VENV)/.installed
+	for script in benchmarks/*.py; do $(VENV)/bin/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(VENV_OLDEST)
