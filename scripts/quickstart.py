@@ -44,8 +44,9 @@ def main() -> int:
         print("Preparing a throwaway Airflow database (SQLite)…", flush=True)
         subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
         print("Running: airflow dags test certyneo_quickstart", flush=True)
-        run = subprocess.run([*airflow, "dags", "test", "certyneo_quickstart"], env=env, capture_output=True,
-                             text=True)
+        run = subprocess.run(
+            [*airflow, "dags", "test", "certyneo_quickstart"], env=env, capture_output=True, text=True
+        )
         (work / "dags-test.log").write_text(run.stdout + run.stderr)
     finally:
         server.stop()

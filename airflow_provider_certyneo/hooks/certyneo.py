@@ -8,7 +8,9 @@ is safe to retry and recover what is not. They differ only in how they wait and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
 from datetime import datetime
@@ -46,6 +48,13 @@ from airflow_provider_certyneo.types import (
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"airflow-provider-certyneo/{__version__}"
+
+
+@functools.lru_cache(maxsize=2)
+def tls_context(verify: bool) -> ssl.SSLContext | bool:
+    """One TLS context per process: loading the CA bundle takes tens of milliseconds, too long to repeat
+    for every hook, and far too long for an event loop shared by a thousand triggers."""
+    return httpx.create_ssl_context(verify=True) if verify else False
 
 
 class BearerAuth(httpx.Auth):
@@ -145,12 +154,12 @@ class _CertyneoBaseHook(BaseHook):
             max_rate_limit_wait=self._settings.max_rate_limit_wait,
         )
 
-    def _new_client_options(self, settings: CertyneoSettings) -> dict[str, Any]:
+    def _new_client_options(self, settings: CertyneoSettings, tls: ssl.SSLContext | bool) -> dict[str, Any]:
         return {
             "base_url": settings.api_url,
             "auth": BearerAuth(settings.api_key),
             "timeout": httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
-            "verify": settings.verify_ssl,
+            "verify": tls,
             "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
             "follow_redirects": False,
         }
@@ -199,7 +208,10 @@ class CertyneoHook(_CertyneoBaseHook):
 
     def get_conn(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(**self._new_client_options(self.settings))
+            settings = self.settings
+            self._client = httpx.Client(
+                **self._new_client_options(settings, tls_context(settings.verify_ssl))
+            )
         return self._client
 
     def close(self) -> None:
@@ -446,7 +458,9 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
 
     async def get_async_conn(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(**self._new_client_options(await self.asettings()))
+            settings = await self.asettings()
+            tls = await asyncio.to_thread(tls_context, settings.verify_ssl)
+            self._client = httpx.AsyncClient(**self._new_client_options(settings, tls))
         return self._client
 
     async def aclose(self) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_certyneo.exceptions import CertyneoError
+from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
 from airflow_provider_certyneo.outcomes import can_still_become, describe
 from airflow_provider_certyneo.types import KNOWN_STATUSES
 
@@ -87,9 +89,6 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_certyneo.exceptions import CertyneoError
-        from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
-
         async with CertyneoAsyncHook(self.certyneo_conn_id) as hook:
             while True:
                 if self.end_time is not None and time.time() >= self.end_time:

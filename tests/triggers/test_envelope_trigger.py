@@ -1,0 +1,236 @@
+"""CertyneoEnvelopeTrigger: its run() generator against the emulator, its serialization, its arguments."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from airflow_provider_certyneo.emulator.handle import EmulatorControl
+from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from airflow_provider_certyneo.emulator.server import free_port
+from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook, CertyneoHook
+from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
+
+SIGNER = [{"email": "marie@example.com", "name": "Marie Dubois"}]
+
+
+@pytest.fixture
+def sent(certyneo_emulator: CertyneoEmulator, pdf_file: Path) -> str:
+    with CertyneoHook() as hook:
+        envelope = hook.create_envelope("Contrat", [hook.upload_document(pdf_file)["id"]], SIGNER)
+        hook.send_envelope(envelope["id"])
+        return envelope["id"]
+
+
+async def first_event(trigger: CertyneoEnvelopeTrigger, within: float = 20) -> dict[str, Any]:
+    async def first() -> TriggerEvent:
+        async for event in trigger.run():
+            return event
+        raise AssertionError("the trigger ended without an event")
+
+    event = await asyncio.wait_for(first(), within)
+    payload: dict[str, Any] = event.payload
+    return payload
+
+
+async def act_later(seconds: float, action: Any, *args: Any) -> None:
+    await asyncio.sleep(seconds)
+    await asyncio.to_thread(action, *args)
+
+
+@pytest.mark.asyncio
+async def test_completed(certyneo_emulator: CertyneoEmulator, sent: str) -> None:
+    task = asyncio.create_task(act_later(0.3, certyneo_emulator.control.sign, sent))
+    event = await first_event(CertyneoEnvelopeTrigger(sent, poll_interval=0.1))
+    await task
+    assert event["status"] == "success"
+    assert event["envelope_id"] == sent
+    assert event["envelope_status"] == "COMPLETED"
+
+
+@pytest.mark.asyncio
+async def test_declined_names_signer_and_reason(certyneo_emulator: CertyneoEmulator, sent: str) -> None:
+    certyneo_emulator.control.decline(sent, "Montant erroné")
+    event = await first_event(CertyneoEnvelopeTrigger(sent, poll_interval=0.1))
+    assert event["status"] == "failure"
+    assert event["envelope_status"] == "DECLINED"
+    assert "declined by Marie Dubois <marie@example.com>, reason: Montant erroné" in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_voided(sent: str) -> None:
+    with CertyneoHook() as hook:
+        hook.void_envelope(sent)
+    event = await first_event(CertyneoEnvelopeTrigger(sent, poll_interval=0.1))
+    assert (event["status"], event["envelope_status"]) == ("failure", "VOIDED")
+
+
+@pytest.mark.asyncio
+async def test_expired(certyneo_emulator: CertyneoEmulator, sent: str) -> None:
+    certyneo_emulator.control.expire(sent)
+    event = await first_event(CertyneoEnvelopeTrigger(sent, poll_interval=0.1))
+    assert (event["status"], event["envelope_status"]) == ("failure", "EXPIRED")
+    assert "not signed by Marie Dubois" in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_timeout(sent: str) -> None:
+    started = time.monotonic()
+    event = await first_event(CertyneoEnvelopeTrigger(sent, poll_interval=5, end_time=time.time() + 0.5))
+    assert event["status"] == "timeout"
+    assert time.monotonic() - started < 2, "the wait is cut at the deadline, not at the next poll"
+
+
+@pytest.mark.asyncio
+async def test_unknown_envelope_is_an_error_event(certyneo_emulator: CertyneoEmulator) -> None:
+    event = await first_event(CertyneoEnvelopeTrigger("env_unknown", poll_interval=0.1))
+    assert event["status"] == "error"
+    assert "404" in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_rides_out_503s_and_429s(
+    certyneo_emulator: CertyneoEmulator, sent: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_FLAKY", certyneo_emulator.connection_json(max_retries=1))
+    certyneo_emulator.control.set_faults({"action": "error503", "method": "GET", "times": 6})
+    certyneo_emulator.control.configure(ratePerMinute=600, burst=3)
+    task = asyncio.create_task(act_later(1.5, certyneo_emulator.control.sign, sent))
+    event = await first_event(CertyneoEnvelopeTrigger(sent, "certyneo_flaky", poll_interval=0.05), within=30)
+    await task
+    assert event["status"] == "success"
+    counters = certyneo_emulator.control.counters()
+    assert certyneo_emulator.control.faults()[0]["fired"] == 6
+    assert counters["rateLimited"] > 0, "the server should have answered some polls with 429"
+
+
+def test_serialize_round_trip() -> None:
+    trigger = CertyneoEnvelopeTrigger(
+        "env_1", "certyneo_x", poll_interval=12, end_time=1_900_000_000.5, target_statuses=["SENT"]
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_certyneo.triggers.envelope.CertyneoEnvelopeTrigger"
+    assert kwargs == {
+        "envelope_id": "env_1",
+        "certyneo_conn_id": "certyneo_x",
+        "poll_interval": 12.0,
+        "end_time": 1_900_000_000.5,
+        "target_statuses": ["SENT"],
+    }
+    rebuilt = CertyneoEnvelopeTrigger(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert all(isinstance(v, (str, int, float, list, type(None))) for v in kwargs.values())
+
+
+def test_serde_accepts_the_kwargs() -> None:
+    from airflow.sdk.serde import deserialize, serialize
+
+    _, kwargs = CertyneoEnvelopeTrigger("env_1", end_time=None).serialize()
+    assert deserialize(serialize(kwargs)) == kwargs
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"envelope_id": ""}, "envelope_id"),
+        ({"envelope_id": None}, "envelope_id"),
+        ({"envelope_id": "e", "poll_interval": 0}, "poll_interval"),
+        ({"envelope_id": "e", "end_time": "tomorrow"}, "end_time"),
+        ({"envelope_id": "e", "target_statuses": ["SIGNED"]}, "target_statuses"),
+        ({"envelope_id": "e", "certyneo_conn_id": ""}, "certyneo_conn_id"),
+    ],
+)
+def test_bad_arguments_fail_at_defer_time(kwargs: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        CertyneoEnvelopeTrigger(**kwargs)
+
+
+@pytest.fixture
+def emulator_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorControl]:
+    """The emulator in its own process (the console script), so that its work cannot hold this process's
+    GIL and pass for a blocked event loop."""
+    port, key = free_port(), "sk_test_" + "p" * 30
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_certyneo.emulator.cli",
+            "--port",
+            str(port),
+            "--key",
+            key,
+            "--rate-per-minute",
+            "1000000",
+            "--burst",
+            "100000",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "Certyneo emulator on" in process.stdout.readline()
+        base_url = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CERTYNEO_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "certyneo",
+                    "password": key,
+                    "host": base_url,
+                    "extra": {"rate_limit_per_minute": 1_000_000, "rate_limit_burst": 100_000},
+                }
+            ),
+        )
+        control = EmulatorControl(base_url)
+        yield control
+        control.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.asyncio
+async def test_many_triggers_share_one_loop_without_blocking(
+    emulator_process: EmulatorControl, pdf_file: Path
+) -> None:
+    """Fifty triggers on one event loop, polling every 0.2 s: a heartbeat on the same loop is never held
+    up for 100 ms (a blocking sleep or connection look-up in a trigger would hold it for a whole poll)."""
+    with CertyneoHook() as hook:
+        document = hook.upload_document(pdf_file)
+        ids = []
+        for _ in range(50):
+            envelope = hook.create_envelope("Bulk", [document["id"]], SIGNER)
+            hook.send_envelope(envelope["id"])
+            ids.append(envelope["id"])
+    async with CertyneoAsyncHook() as warm_up:
+        await warm_up.get_envelope(ids[0])
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        while not done.is_set():
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append(time.monotonic() - before - 0.01)
+
+    beat = asyncio.create_task(heartbeat())
+    signer = asyncio.create_task(act_later(1.0, lambda: [emulator_process.sign(i) for i in ids]))
+    events = await asyncio.gather(
+        *(first_event(CertyneoEnvelopeTrigger(i, poll_interval=0.2), 60) for i in ids)
+    )
+    await signer
+    done.set()
+    await beat
+    assert {e["status"] for e in events} == {"success"}
+    assert len(lags) > 50
+    assert max(lags) < 0.1, f"the loop was held up for {max(lags) * 1000:.0f} ms"
