@@ -1,0 +1,69 @@
+"""The API key appears nowhere: logs, XCom, rendered fields, trigger rows, exception texts, reprs — over full
+runs of the quick-start DAG (signed and declined), with a unique key searched in everything captured."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook, CertyneoHook
+from tests.dags.test_quickstart import load, states
+
+
+def everything_in_the_database() -> str:
+    """Every row of every table of the metadata DB, as text (XCom, rendered fields, triggers, task instances…)."""
+    from airflow.utils.session import create_session
+    from sqlalchemy import MetaData
+
+    dump: list[str] = []
+    with create_session() as session:
+        metadata = MetaData()
+        metadata.reflect(bind=session.get_bind())
+        for table in metadata.sorted_tables:
+            for row in session.execute(table.select()):
+                dump.append(repr(tuple(row)))
+    return "\n".join(dump)
+
+
+def files_under(folder: str) -> str:
+    texts = []
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and path.suffix not in (".db", ".db-journal"):
+            texts.append(path.read_bytes().decode("utf-8", "replace"))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("outcome", ["sign", "decline"])
+def test_the_key_is_never_exposed(
+    signing_emulator: CertyneoEmulator,
+    archive: Path,
+    output: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    outcome: str,
+) -> None:
+    key = "sk_test_" + "LEAKCANARY" + secrets.token_urlsafe(24)
+    signing_emulator.control.add_key("test", "leak canary", key)
+    monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_DEFAULT", signing_emulator.connection_json(key))
+    signing_emulator.control.configure(autoAction=outcome)
+    dag = load("certyneo_quickstart").dag
+    run = dag.test()
+    assert states(run)["send_and_wait"] == ("success" if outcome == "sign" else "failed")
+
+    places: dict[str, str] = {
+        "task and trigger logs": output(),
+        "metadata database (XCom, rendered fields, triggers, task instances)": everything_in_the_database(),
+        "files under AIRFLOW_HOME (task logs)": files_under(os.environ["AIRFLOW_HOME"]),
+        "reprs": " ".join(
+            repr(x) for x in [*dag.tasks, CertyneoHook(), CertyneoAsyncHook(), CertyneoHook().settings]
+        ),
+        "trigger kwargs": repr([ti.next_kwargs for ti in run.get_task_instances()]),
+    }
+    for place, text in places.items():
+        assert key not in text, f"the API key leaked into {place}"
+        assert key[8:] not in text, f"the API key (without prefix) leaked into {place}"
+    assert "sk_test_…" in places["task and trigger logs"], "the environment is shown, not the key"
