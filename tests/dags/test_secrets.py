@@ -16,7 +16,7 @@ from tests.dags.test_quickstart import load, states
 
 
 def everything_in_the_database() -> str:
-    """Every row of every table of the metadata DB as text: XCom, rendered fields, triggers, task instances."""
+    """Every row of every table of the metadata DB as text: XCom, rendered fields, triggers, TIs."""
     from airflow.utils.session import create_session
     from sqlalchemy import MetaData
 
