@@ -42,7 +42,7 @@ smoke: $(VENV_OLDEST)/.installed
 test: lint unit smoke
 
 benchmarks: $(VENV)/.installed
-	for script in benchmarks/*.py; do $(VENV)/bin/python $$script || exit 1; done
+	for script in benchmarks/[!_]*.py; do $(VENV)/bin/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(VENV_OLDEST)
