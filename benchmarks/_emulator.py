@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl
-from airflow_provider_certyneo.emulator.server import free_port
+from airflow_provider_certyneo.emulator.server import emulator_process
 
 KEY = "sk_test_" + "benchmark" * 4
 
@@ -20,28 +18,7 @@ KEY = "sk_test_" + "benchmark" * 4
 def emulator(per_minute: float, burst: int, **extra: float) -> Iterator[tuple[str, EmulatorControl]]:
     """Yields (connection id, control); ``AIRFLOW_CONN_CERTYNEO_BENCH`` points at the emulator."""
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="certyneo-bench-"))
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_certyneo.emulator.cli",
-            "--port",
-            str(port),
-            "--key",
-            KEY,
-            "--rate-per-minute",
-            str(per_minute),
-            "--burst",
-            str(burst),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        process.stdout.readline()
-        base_url = f"http://127.0.0.1:{port}"
+    with emulator_process(KEY, per_minute, burst) as base_url:
         os.environ["AIRFLOW_CONN_CERTYNEO_BENCH"] = json.dumps(
             {
                 "conn_type": "certyneo",
@@ -53,6 +30,3 @@ def emulator(per_minute: float, burst: int, **extra: float) -> Iterator[tuple[st
         control = EmulatorControl(base_url)
         yield "certyneo_bench", control
         control.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

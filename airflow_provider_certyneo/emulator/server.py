@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -122,3 +123,40 @@ class EmulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def emulator_process(
+    key: str, per_minute: float = 100.0, burst: int = 200, host: str = "127.0.0.1"
+) -> Iterator[str]:
+    """Run ``certyneo-emulator`` in a child process (its own GIL: nothing it does slows the caller's
+    threads or event loop) and yield its base URL; stop it on exit."""
+    import subprocess
+    import sys
+
+    port = free_port(host)
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_provider_certyneo.emulator.cli",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--key",
+        key,
+        "--rate-per-minute",
+        str(per_minute),
+        "--burst",
+        str(burst),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        if "Certyneo emulator on" not in first_line:
+            raise RuntimeError(f"the emulator process did not start: {first_line!r}")
+        yield f"http://{host}:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

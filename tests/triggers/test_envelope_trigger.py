@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
-from airflow_provider_certyneo.emulator.server import free_port
+from airflow_provider_certyneo.emulator.server import emulator_process
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook, CertyneoHook
 from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
 
@@ -155,31 +153,11 @@ def test_bad_arguments_fail_at_defer_time(kwargs: dict[str, Any], fragment: str)
 
 
 @pytest.fixture
-def emulator_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorControl]:
+def separate_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorControl]:
     """The emulator in its own process (the console script), so that its work cannot hold this process's
     GIL and pass for a blocked event loop."""
-    port, key = free_port(), "sk_test_" + "p" * 30
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_certyneo.emulator.cli",
-            "--port",
-            str(port),
-            "--key",
-            key,
-            "--rate-per-minute",
-            "1000000",
-            "--burst",
-            "100000",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert "Certyneo emulator on" in process.stdout.readline()
-        base_url = f"http://127.0.0.1:{port}"
+    key = "sk_test_" + "p" * 30
+    with emulator_process(key, per_minute=1_000_000, burst=100_000) as base_url:
         monkeypatch.setenv(
             "AIRFLOW_CONN_CERTYNEO_DEFAULT",
             json.dumps(
@@ -194,14 +172,11 @@ def emulator_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorContro
         control = EmulatorControl(base_url)
         yield control
         control.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.mark.asyncio
 async def test_many_triggers_share_one_loop_without_blocking(
-    emulator_process: EmulatorControl, pdf_file: Path
+    separate_emulator: EmulatorControl, pdf_file: Path
 ) -> None:
     """Fifty triggers on one event loop, polling every 0.2 s: a heartbeat on the same loop is never held
     up for 100 ms (a blocking sleep or connection look-up in a trigger would hold it for a whole poll)."""
@@ -224,7 +199,7 @@ async def test_many_triggers_share_one_loop_without_blocking(
             lags.append(time.monotonic() - before - 0.01)
 
     beat = asyncio.create_task(heartbeat())
-    signer = asyncio.create_task(act_later(1.0, lambda: [emulator_process.sign(i) for i in ids]))
+    signer = asyncio.create_task(act_later(1.0, lambda: [separate_emulator.sign(i) for i in ids]))
     events = await asyncio.gather(
         *(first_event(CertyneoEnvelopeTrigger(i, poll_interval=0.2), 60) for i in ids)
     )
