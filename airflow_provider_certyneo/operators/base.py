@@ -34,8 +34,9 @@ class CertyneoBaseOperator(BaseOperator):
         return CertyneoHook(self.certyneo_conn_id)
 
     def push_envelope_link(self, context: Context, envelope_id: str) -> str:
-        """Store the dashboard URL for the "Certyneo envelope" link before any wait."""
+        """Store the envelope id and its dashboard URL (the "Certyneo envelope" link) before any wait."""
         url = envelope_url(self.hook.settings.base_url, envelope_id)
+        context["ti"].xcom_push(key="envelope_id", value=envelope_id)
         context["ti"].xcom_push(key=XCOM_ENVELOPE_URL, value=url)
         return url
 

@@ -248,3 +248,20 @@ class TestAsyncHook:
             await hook.revoke_api_key(key["id"])
             with pytest.raises(CertyneoNotFoundError):
                 await hook.get_envelope("env_missing")
+
+
+def test_object_storage_paths_both_ways(
+    hook: CertyneoHook, pdf_file: Path, tmp_path: Path, certyneo_emulator: CertyneoEmulator
+) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    source = ObjectStoragePath(f"file://{pdf_file}")
+    document = hook.upload_document(source)
+    assert document["sha256"] == hashlib.sha256(pdf_file.read_bytes()).hexdigest()
+    envelope = hook.create_envelope("S", [document["id"]], SIGNER)
+    hook.send_envelope(envelope["id"])
+    certyneo_emulator.control.sign(envelope["id"])
+    target = ObjectStoragePath(f"file://{tmp_path}/store/signed.pdf")
+    result = hook.download_signed_document(envelope["id"], target)
+    assert result["path"].endswith("store/signed.pdf")
+    assert hashlib.sha256((tmp_path / "store" / "signed.pdf").read_bytes()).hexdigest() == result["sha256"]
