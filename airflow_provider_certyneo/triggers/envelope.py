@@ -1,5 +1,8 @@
 """CertyneoEnvelopeTrigger: waits in the triggerer until an envelope reaches a target status.
 
+All triggers of one connection in a triggerer share one poller (:mod:`.watcher`): their polling costs about
+one request per poll interval, not one per trigger.
+
 It holds ids and numbers only (never a key), shares the event loop with a thousand others (every wait is
 an ``await``), rides out transient API errors and 429s, and ends in exactly one event:
 
@@ -18,9 +21,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_certyneo.exceptions import CertyneoError
-from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
 from airflow_provider_certyneo.outcomes import can_still_become, describe
+from airflow_provider_certyneo.triggers.watcher import DEFAULT_POLL_SHARE, watcher_for
 from airflow_provider_certyneo.types import KNOWN_STATUSES
 
 EVENT_STATUSES = ("success", "failure", "timeout", "error")
@@ -33,6 +35,8 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
     :param poll_interval: seconds between two reads of the envelope.
     :param end_time: epoch seconds after which a ``timeout`` event ends the wait (None: no deadline).
     :param target_statuses: statuses that count as success (default COMPLETED).
+    :param poll_share: the share of the key's rate limit that all waiting triggers of this connection in a
+        triggerer may spend on polling together (default half), however many they are.
     """
 
     def __init__(
@@ -42,6 +46,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         poll_interval: float = 60.0,
         end_time: float | None = None,
         target_statuses: Sequence[str] = ("COMPLETED",),
+        poll_share: float = DEFAULT_POLL_SHARE,
     ) -> None:
         super().__init__()
         if not isinstance(envelope_id, str) or not envelope_id:
@@ -56,6 +61,12 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
             raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
         if end_time is not None and (isinstance(end_time, bool) or not isinstance(end_time, (int, float))):
             raise ValueError(f"end_time must be epoch seconds (a number) or None, not {end_time!r}")
+        if (
+            isinstance(poll_share, bool)
+            or not isinstance(poll_share, (int, float))
+            or not 0 < poll_share <= 1
+        ):
+            raise ValueError(f"poll_share must be a share of the rate limit in (0, 1], not {poll_share!r}")
         targets = [target_statuses] if isinstance(target_statuses, str) else list(target_statuses)
         unknown = [s for s in targets if s not in KNOWN_STATUSES]
         if not targets or unknown:
@@ -65,6 +76,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time) if end_time is not None else None
         self.target_statuses = targets
+        self.poll_share = float(poll_share)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -75,6 +87,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "target_statuses": list(self.target_statuses),
+                "poll_share": self.poll_share,
             },
         )
 
@@ -89,47 +102,45 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        async with CertyneoAsyncHook(self.certyneo_conn_id) as hook:
+        updates = watcher_for(self.certyneo_conn_id, self.poll_share).updates(
+            self.envelope_id, self.poll_interval
+        )
+        try:
             while True:
-                if self.end_time is not None and time.time() >= self.end_time:
+                try:
+                    update = await asyncio.wait_for(updates.__anext__(), timeout=self._remaining())
+                except asyncio.TimeoutError:
                     yield self._event(
                         "timeout",
                         f"envelope {self.envelope_id} did not reach "
                         f"{' or '.join(self.target_statuses)} before the deadline",
                     )
                     return
-                try:
-                    envelope = await hook.get_envelope(self.envelope_id)
-                except CertyneoError as exc:
-                    if not exc.retryable:
-                        yield self._event("error", str(exc))
-                        return
+                if update.error is not None:
+                    yield self._event("error", str(update.error))
+                    return
+                envelope = update.envelope or {}
+                status = envelope.get("status", "")
+                if status in self.target_statuses:
+                    yield self._event("success", describe(envelope), status)
+                    return
+                if not can_still_become(status, self.target_statuses):
+                    yield self._event("failure", describe(envelope), status)
+                    return
+                if status not in KNOWN_STATUSES:
                     self.log.warning(
-                        "Certyneo still unavailable for %s, will poll again: %s", self.envelope_id, exc
-                    )
-                else:
-                    status = envelope.get("status", "")
-                    if status in self.target_statuses:
-                        yield self._event("success", describe(dict(envelope)), status)
-                        return
-                    if not can_still_become(status, self.target_statuses):
-                        yield self._event("failure", describe(dict(envelope)), status)
-                        return
-                    if status not in KNOWN_STATUSES:
-                        self.log.warning(
-                            "envelope %s has status %r, unknown to this provider: still waiting",
-                            self.envelope_id,
-                            status,
-                        )
-                    self.log.info(
-                        "envelope %s is %s; next check in %.1f s",
+                        "envelope %s has status %r, unknown to this provider: still waiting",
                         self.envelope_id,
                         status,
-                        self.poll_interval,
                     )
-                await asyncio.sleep(self._next_wait())
+                self.log.info(
+                    "envelope %s is %s; watching for changes every %.1f s",
+                    self.envelope_id,
+                    status,
+                    self.poll_interval,
+                )
+        finally:
+            await updates.aclose()
 
-    def _next_wait(self) -> float:
-        if self.end_time is None:
-            return self.poll_interval
-        return max(0.0, min(self.poll_interval, self.end_time - time.time()))
+    def _remaining(self) -> float | None:
+        return None if self.end_time is None else max(0.0, self.end_time - time.time())

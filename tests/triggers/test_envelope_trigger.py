@@ -123,6 +123,7 @@ def test_serialize_round_trip() -> None:
         "poll_interval": 12.0,
         "end_time": 1_900_000_000.5,
         "target_statuses": ["SENT"],
+        "poll_share": 0.5,
     }
     rebuilt = CertyneoEnvelopeTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
@@ -145,6 +146,8 @@ def test_serde_accepts_the_kwargs() -> None:
         ({"envelope_id": "e", "end_time": "tomorrow"}, "end_time"),
         ({"envelope_id": "e", "target_statuses": ["SIGNED"]}, "target_statuses"),
         ({"envelope_id": "e", "certyneo_conn_id": ""}, "certyneo_conn_id"),
+        ({"envelope_id": "e", "poll_share": 0}, "poll_share"),
+        ({"envelope_id": "e", "poll_share": 1.5}, "poll_share"),
     ],
 )
 def test_bad_arguments_fail_at_defer_time(kwargs: dict[str, Any], fragment: str) -> None:
@@ -209,3 +212,38 @@ async def test_many_triggers_share_one_loop_without_blocking(
     assert {e["status"] for e in events} == {"success"}
     assert len(lags) > 50
     assert max(lags) < 0.1, f"the loop was held up for {max(lags) * 1000:.0f} ms"
+
+
+@pytest.mark.asyncio
+async def test_waiting_costs_do_not_grow_with_the_number_of_triggers(
+    certyneo_emulator: CertyneoEmulator, pdf_file: Path
+) -> None:
+    """Forty triggers on one connection: one GET each to start, then one list call per poll interval for
+    all of them; a completion is noticed within one interval."""
+    certyneo_emulator.control.configure(ratePerMinute=100_000, burst=10_000)
+    with CertyneoHook() as hook:
+        document = hook.upload_document(pdf_file)
+        ids = []
+        for _ in range(40):
+            envelope = hook.create_envelope("Many", [document["id"]], SIGNER)
+            hook.send_envelope(envelope["id"])
+            ids.append(envelope["id"])
+    before = certyneo_emulator.control.counters()["requests"]
+    interval = 0.4
+    started = time.monotonic()
+    waits = [
+        asyncio.create_task(first_event(CertyneoEnvelopeTrigger(i, poll_interval=interval), 30)) for i in ids
+    ]
+    await asyncio.sleep(2.0)
+    signed_at = time.monotonic()
+    await asyncio.to_thread(lambda: [certyneo_emulator.control.sign(i) for i in ids])
+    events = await asyncio.gather(*waits)
+    noticed = time.monotonic() - signed_at
+    elapsed = time.monotonic() - started
+    after = certyneo_emulator.control.counters()["requests"]
+    gets = after.get("GET /api/v1/envelopes/{id}", 0) - before.get("GET /api/v1/envelopes/{id}", 0)
+    lists = after.get("GET /api/v1/envelopes", 0) - before.get("GET /api/v1/envelopes", 0)
+    assert {e["status"] for e in events} == {"success"}
+    assert gets == 40
+    assert lists <= elapsed / interval + 2
+    assert noticed <= interval + 1.0
