@@ -33,11 +33,19 @@ def deadline(
 
 
 def make_trigger(
-    envelope_id: str, conn_id: str, poll_interval: float, end_time: float | None, targets: list[str]
+    envelope_id: str,
+    conn_id: str,
+    poll_interval: float,
+    end_time: float | None,
+    targets: list[str],
+    known_as_of: str | None = None,
 ) -> CertyneoEnvelopeTrigger:
+    """The trigger for this wait; ``known_as_of`` (the envelope's ``updatedAt``, just read) saves a read."""
     from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
 
-    return CertyneoEnvelopeTrigger(envelope_id, conn_id, poll_interval, end_time, targets)
+    return CertyneoEnvelopeTrigger(
+        envelope_id, conn_id, poll_interval, end_time, targets, known_as_of=known_as_of
+    )
 
 
 def read_event(event: Any, envelope_id: str) -> dict[str, Any]:

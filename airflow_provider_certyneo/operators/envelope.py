@@ -153,7 +153,12 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
         if self.deferrable:
             self.defer(
                 trigger=make_trigger(
-                    self.envelope_id, self.certyneo_conn_id, self.poll_interval, end_time, ["COMPLETED"]
+                    self.envelope_id,
+                    self.certyneo_conn_id,
+                    self.poll_interval,
+                    end_time,
+                    ["COMPLETED"],
+                    known_as_of=envelope.get("updatedAt"),
                 ),
                 method_name="execute_complete",
                 timeout=(end_time - time.time()) + 60 if end_time else None,

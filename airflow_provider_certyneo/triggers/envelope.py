@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -35,6 +36,8 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
     :param poll_interval: seconds between two reads of the envelope.
     :param end_time: epoch seconds after which a ``timeout`` event ends the wait (None: no deadline).
     :param target_statuses: statuses that count as success (default COMPLETED).
+    :param known_as_of: the envelope's ``updatedAt`` when the caller last read it and found it still waiting:
+        only later changes are looked for (no initial read). Default: read it first.
     :param poll_share: the share of the key's rate limit that all waiting triggers of this connection in a
         triggerer may spend on polling together (default half), however many they are.
     """
@@ -47,6 +50,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         end_time: float | None = None,
         target_statuses: Sequence[str] = ("COMPLETED",),
         poll_share: float = DEFAULT_POLL_SHARE,
+        known_as_of: str | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(envelope_id, str) or not envelope_id:
@@ -77,6 +81,12 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         self.end_time = float(end_time) if end_time is not None else None
         self.target_statuses = targets
         self.poll_share = float(poll_share)
+        if known_as_of is not None:
+            try:
+                datetime.fromisoformat(known_as_of.replace("Z", "+00:00"))
+            except (AttributeError, ValueError):
+                raise ValueError(f"known_as_of must be an RFC 3339 timestamp, not {known_as_of!r}") from None
+        self.known_as_of = known_as_of
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -88,6 +98,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "target_statuses": list(self.target_statuses),
                 "poll_share": self.poll_share,
+                "known_as_of": self.known_as_of,
             },
         )
 

@@ -51,6 +51,7 @@ class EnvelopeWatcher:
         self.poll_share = poll_share
         self._watches: dict[str, _Watch] = {}
         self._new: set[str] = set()
+        self._backfill: datetime | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.requests = 0
@@ -59,14 +60,19 @@ class EnvelopeWatcher:
     def watching(self) -> int:
         return len(self._watches)
 
-    async def updates(self, envelope_id: str, interval: float) -> AsyncGenerator[Update, None]:
-        """Every change of ``envelope_id`` (its current state first) until the caller stops iterating."""
+    async def updates(
+        self, envelope_id: str, interval: float, changed_since: datetime | None = None
+    ) -> AsyncGenerator[Update, None]:
+        """Every change of ``envelope_id`` until the caller stops iterating: its current state first, or, when
+        the caller already knows it as of ``changed_since``, only the changes after that (no GET needed)."""
         queue: asyncio.Queue[Update] = asyncio.Queue()
         watch = self._watches.setdefault(envelope_id, _Watch(interval=interval))
         watch.interval = min(watch.interval, interval)
         watch.queues.add(queue)
         if watch.seen is not None:
             queue.put_nowait(Update(envelope=watch.seen))
+        elif changed_since is not None:
+            self._backfill = changed_since if self._backfill is None else min(self._backfill, changed_since)
         else:
             self._new.add(envelope_id)
         self._wake.set()
@@ -111,12 +117,16 @@ class EnvelopeWatcher:
             while self._watches:
                 first_look = datetime.now(timezone.utc)
                 all_read = await self._read_new(hook, budget)
-                if since is None:
+                if since is None and self._backfill is None:
                     since, next_list = first_look, time.monotonic() + self._interval()
                 elif time.monotonic() >= next_list and self._watches:
                     list_started = datetime.now(timezone.utc)
-                    if await self._read_changes(hook, budget, since):
+                    backfill, self._backfill = self._backfill, None
+                    start = min(t for t in (since, backfill) if t is not None)
+                    if await self._read_changes(hook, budget, start):
                         since = list_started
+                    elif backfill is not None:
+                        self._backfill = backfill
                     next_list = time.monotonic() + self._interval()
                 self._wake.clear()
                 if self._new and all_read:

@@ -124,6 +124,7 @@ def test_serialize_round_trip() -> None:
         "end_time": 1_900_000_000.5,
         "target_statuses": ["SENT"],
         "poll_share": 0.5,
+        "known_as_of": None,
     }
     rebuilt = CertyneoEnvelopeTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
@@ -148,6 +149,7 @@ def test_serde_accepts_the_kwargs() -> None:
         ({"envelope_id": "e", "certyneo_conn_id": ""}, "certyneo_conn_id"),
         ({"envelope_id": "e", "poll_share": 0}, "poll_share"),
         ({"envelope_id": "e", "poll_share": 1.5}, "poll_share"),
+        ({"envelope_id": "e", "known_as_of": "yesterday"}, "known_as_of"),
     ],
 )
 def test_bad_arguments_fail_at_defer_time(kwargs: dict[str, Any], fragment: str) -> None:
