@@ -1,0 +1,1 @@
+"""Sending many contracts from one task: the manifest, the progress journal, the paced pipeline."""

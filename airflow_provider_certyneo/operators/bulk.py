@@ -1,0 +1,191 @@
+"""CertyneoBulkSendOperator: many contracts from one task, at the pace the key allows, each sent once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowException, conf
+
+from airflow_provider_certyneo.exceptions import CertyneoValidationError, CertyneoWaitError
+from airflow_provider_certyneo.operators.base import CertyneoBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, XComArg
+
+    from airflow_provider_certyneo.bulk.journal import Journal
+
+SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+SHOWN_FAILURES = 50
+
+
+class CertyneoBulkSendOperator(CertyneoBaseOperator):
+    """Upload, create and send many contracts from one task, paced exactly by the key's token bucket.
+
+    Costs 3 requests per contract (upload, create, send), so N contracts take at least
+    ``max(0, 3N - burst) / rate`` (about 0.6 s per contract at 100/min). Every row is reported; a bad row
+    (missing file, bad e-mail…) never stops the others, and the task fails at the end naming each failed
+    row and why. Resumable: progress goes to a journal, and a retried or re-run task skips what was sent,
+    finishes what was half done and sends nothing twice.
+
+    :param contracts: rows ``{"pdf", "subject", "recipients" | "signer_email" + "signer_name", "message",
+        "signing_order", "row_id"}`` (e.g. from XCom). Templated.
+    :param manifest: instead, a CSV or JSON-lines file with those columns (local path, URL or
+        ``ObjectStoragePath``); relative PDF paths are read from the manifest's folder. Templated.
+    :param journal: where progress is kept. Default: beside the manifest, in ``.certyneo/``, named after
+        the DAG run and task (so a retry on another worker finds it when the manifest is on shared or object
+        storage); for ``contracts`` without a manifest, under ``$AIRFLOW_HOME/certyneo-journals`` — set it
+        to object storage when retries may run on another worker. Templated.
+    :param max_in_flight: contracts in progress at once (the bucket, not this, sets the pace).
+    :param wait_for_completion: then wait until every envelope is terminal (deferrable or not).
+    """
+
+    template_fields: Sequence[str] = ("contracts", "manifest", "journal")
+
+    def __init__(
+        self,
+        *,
+        contracts: list[dict[str, Any]] | XComArg | None = None,
+        manifest: Any = None,
+        journal: Any = None,
+        max_in_flight: int = 32,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 60.0,
+        timeout: timedelta | float | None = timedelta(days=30),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (contracts is None) == (manifest is None):
+            raise ValueError(
+                "pass exactly one of contracts= (a list of rows) or manifest= (a CSV or JSONL file)"
+            )
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight!r}")
+        self.contracts = contracts
+        self.manifest = manifest
+        self.journal = journal
+        self.max_in_flight = max_in_flight
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+
+    def _journal(self, context: Context) -> Journal:
+        from airflow_provider_certyneo.bulk.journal import Journal
+        from airflow_provider_certyneo.hooks.storage import as_path
+
+        if self.journal:
+            return Journal(self.journal)
+        ti = context["ti"]
+        mapped = f".{ti.map_index}" if ti.map_index is not None and ti.map_index >= 0 else ""
+        name = SAFE.sub("_", f"{ti.dag_id}.{ti.run_id}.{ti.task_id}{mapped}") + ".journal.jsonl"
+        if self.manifest:
+            manifest = as_path(self.manifest)
+            return Journal(manifest.parent / ".certyneo" / f"{SAFE.sub('_', manifest.name)}.{name}")
+        home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
+        return Journal(os.path.join(home, "certyneo-journals", name))
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_certyneo.bulk.manifest import contracts_from_list, read_manifest
+        from airflow_provider_certyneo.bulk.pipeline import send_all
+
+        if self.manifest:
+            contracts = read_manifest(self.manifest)
+        elif isinstance(self.contracts, list):
+            contracts = contracts_from_list(self.contracts)
+        else:
+            raise CertyneoValidationError(
+                f"contracts must be a list of rows, got {type(self.contracts).__name__}"
+            )
+        journal = self._journal(context)
+        self.log.info(
+            "Bulk send of %d contracts (journal: %s, %d rows already recorded)",
+            len(contracts),
+            journal.path,
+            len(journal.rows),
+        )
+        started = time.monotonic()
+        results = asyncio.run(send_all(self.certyneo_conn_id, contracts, journal, self.max_in_flight))
+        journal.flush()
+        failed = [r for r in results if r["error"]]
+        self.log.info(
+            "Bulk send: %d sent, %d failed, in %.1f s",
+            len(results) - len(failed),
+            len(failed),
+            time.monotonic() - started,
+        )
+        context["ti"].xcom_push(key="results", value=results)
+        if failed:
+            self._fail(failed, len(results))
+        if self.wait_for_completion:
+            return self._wait([r["envelope_id"] for r in results], journal.started, context, results)
+        return results
+
+    def _fail(self, failed: list[dict[str, Any]], total: int) -> None:
+        lines = [f"  row {r['row']}: {r['error']}" for r in failed[:SHOWN_FAILURES]]
+        if len(failed) > SHOWN_FAILURES:
+            lines.append(f"  … and {len(failed) - SHOWN_FAILURES} more (XCom 'results' lists them all)")
+        message = f"{len(failed)} of {total} contracts were not sent:\n" + "\n".join(lines)
+        self.log.error("%s", message)
+        if any(r["retryable"] for r in failed):
+            raise AirflowException(
+                message + "\n(some failures were transient: a retry sends only those rows)"
+            )
+        raise CertyneoValidationError(message)
+
+    def _wait(
+        self, envelope_ids: list[str], since: str | None, context: Context, results: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        from airflow_provider_certyneo.triggers.envelope_set import CertyneoEnvelopeSetTrigger
+        from airflow_provider_certyneo.waiting import deadline
+
+        end_time = deadline(context, self.timeout, self.execution_timeout)
+        trigger = CertyneoEnvelopeSetTrigger(
+            envelope_ids, self.certyneo_conn_id, self.poll_interval, end_time, known_as_of=since
+        )
+        if self.deferrable:
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                timeout=(end_time - time.time()) + 60 if end_time else None,
+            )
+
+        async def wait() -> dict[str, Any]:
+            async for event in trigger.run():
+                payload: dict[str, Any] = event.payload
+                return payload
+            raise CertyneoWaitError("the wait ended without an outcome")
+
+        return self.execute_complete(context, asyncio.run(wait()), results)
+
+    def execute_complete(
+        self, context: Context, event: Any, results: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        if not isinstance(event, dict) or event.get("status") not in ("success", "failure", "timeout"):
+            raise CertyneoWaitError(f"unexpected trigger event: {event!r}")
+        summary = {"completed": event["completed"], "failed": event["failed"], "pending": event["pending"]}
+        context["ti"].xcom_push(key="summary", value=summary)
+        self.log.info(
+            "Signed: %d, not signed (declined/voided/expired): %d, still pending: %d",
+            len(summary["completed"]),
+            len(summary["failed"]),
+            len(summary["pending"]),
+        )
+        for envelope_id, reason in list(summary["failed"].items())[:SHOWN_FAILURES]:
+            self.log.error("%s: %s", envelope_id, reason)
+        if event["status"] != "success":
+            raise CertyneoWaitError(
+                f"{len(summary['failed'])} envelopes will not be signed and "
+                f"{len(summary['pending'])} were still pending ({event['status']})"
+            )
+        return (
+            results
+            if results is not None
+            else [{"envelope_id": i, "status": "COMPLETED"} for i in summary["completed"]]
+        )

@@ -1,0 +1,170 @@
+"""The bulk operator in real DAG runs: good and bad rows, exactly-once across a kill and a retry, waiting."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_certyneo.emulator.pdf import text_pdf
+from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
+from tests.conftest import run_dag
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+
+def write_manifest(folder: Path, rows: int, bad: dict[int, dict[str, str]] | None = None) -> Path:
+    (folder / "pdfs").mkdir(parents=True, exist_ok=True)
+    manifest = folder / "clients.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["row_id", "pdf", "subject", "signer_email", "signer_name"])
+        writer.writeheader()
+        for i in range(rows):
+            pdf = folder / "pdfs" / f"client-{i}.pdf"
+            pdf.write_bytes(text_pdf(f"Contract {i}", [f"Client {i}"]))
+            row = {
+                "row_id": f"client-{i}",
+                "pdf": f"pdfs/client-{i}.pdf",
+                "subject": f"Contrat client {i}",
+                "signer_email": f"client{i}@example.com",
+                "signer_name": f"Client {i}",
+            }
+            row.update((bad or {}).get(i, {}))
+            writer.writerow(row)
+    return manifest
+
+
+def task_instances(run: Any) -> dict[str, Any]:
+    return {ti.task_id: ti for ti in run.get_task_instances()}
+
+
+def test_bad_rows_do_not_stop_the_good_ones(
+    certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, output: Any
+) -> None:
+    manifest = write_manifest(
+        tmp_path, 6, bad={1: {"pdf": "pdfs/missing.pdf"}, 4: {"signer_email": "not-an-email"}}
+    )
+    with DAG("bulk_bad_rows", schedule=None, start_date=START) as dag:
+        CertyneoBulkSendOperator(task_id="bulk", manifest=str(manifest), retries=2)
+    tis = task_instances(run_dag(dag))
+    assert str(tis["bulk"].state) == "failed"
+    assert tis["bulk"].try_number == 1, "bad rows are not retried"
+    text = output()
+    assert "2 of 6 contracts were not sent" in text
+    assert "row client-1: document" in text
+    assert "missing.pdf does not exist" in text
+    assert "row client-4: recipients[0].email 'not-an-email' is not a valid e-mail address" in text
+    sends = certyneo_emulator.control.counters()["sends"]
+    assert len(sends) == 4
+    assert set(sends.values()) == {1}
+
+
+def test_every_row_sent_once_and_waited_for(
+    certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path
+) -> None:
+    certyneo_emulator.control.configure(autoSignAfter=0.3, ratePerMinute=60_000, burst=200)
+    rows = [
+        {
+            "pdf": str(write_manifest(tmp_path, 1).parent / "pdfs" / "client-0.pdf"),
+            "subject": f"Offer {i}",
+            "recipients": [{"email": f"c{i}@example.com", "name": f"C {i}"}],
+        }
+        for i in range(12)
+    ]
+    with DAG("bulk_list_wait", schedule=None, start_date=START) as dag:
+        CertyneoBulkSendOperator(
+            task_id="bulk",
+            contracts=rows,
+            journal=str(tmp_path / "journal.jsonl"),
+            wait_for_completion=True,
+            deferrable=True,
+            poll_interval=0.2,
+        )
+    tis = task_instances(run_dag(dag))
+    assert str(tis["bulk"].state) == "success"
+    summary = tis["bulk"].xcom_pull(task_ids="bulk", key="summary")
+    assert len(summary["completed"]) == 12
+    counters = certyneo_emulator.control.counters()
+    assert len(counters["sends"]) == 12
+    assert set(counters["sends"].values()) == {1}
+
+
+KILLABLE = """
+import os, sys, json
+os.environ.setdefault("AIRFLOW_HOME", sys.argv[3])
+from airflow_provider_certyneo.bulk.journal import Journal
+from airflow_provider_certyneo.bulk.manifest import read_manifest
+from airflow_provider_certyneo.bulk.pipeline import send_all
+import asyncio
+asyncio.run(send_all("certyneo_default", read_manifest(sys.argv[1]), Journal(sys.argv[2]), 8))
+"""
+
+
+def test_killed_half_way_then_retried_sends_each_once(
+    certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker dies in the middle of a bulk run (SIGKILL); the retried task sends each contract once."""
+    rows = 40
+    certyneo_emulator.control.configure(ratePerMinute=3000, burst=10)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CERTYNEO_DEFAULT",
+        certyneo_emulator.connection_json(rate_limit_per_minute=3000, rate_limit_burst=10),
+    )
+    manifest = write_manifest(tmp_path, rows)
+    journal = tmp_path / "shared" / "journal.jsonl"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE, str(manifest), str(journal), os.environ["AIRFLOW_HOME"]],
+        env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 60
+    while len(certyneo_emulator.control.counters()["sends"]) < rows // 3:
+        assert time.monotonic() < deadline
+        assert worker.poll() is None, "the worker finished before it could be killed"
+        time.sleep(0.05)
+    worker.kill()
+    worker.wait()
+    sent_before = len(certyneo_emulator.control.counters()["sends"])
+    assert 0 < sent_before < rows
+    with DAG("bulk_retry", schedule=None, start_date=START) as dag:
+        CertyneoBulkSendOperator(task_id="bulk", manifest=str(manifest), journal=str(journal))
+    tis = task_instances(run_dag(dag))
+    assert str(tis["bulk"].state) == "success"
+    counters = certyneo_emulator.control.counters()
+    assert len(counters["sends"]) == rows
+    assert set(counters["sends"].values()) == {1}
+    results = tis["bulk"].xcom_pull(task_ids="bulk")
+    assert sorted(r["row"] for r in results) == sorted(f"client-{i}" for i in range(rows))
+    assert counters["envelopes"] == rows, "no duplicate drafts either"
+
+
+def test_manifest_errors_name_the_problem(tmp_path: Path) -> None:
+    from airflow_provider_certyneo.bulk.manifest import read_manifest
+    from airflow_provider_certyneo.exceptions import CertyneoValidationError
+
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("pdf,subject\nx.pdf,Contrat é\n".encode("latin-1"))
+    with pytest.raises(CertyneoValidationError, match="not UTF-8 \\(bad byte at line 2\\)"):
+        read_manifest(latin)
+    no_pdf = tmp_path / "cols.csv"
+    no_pdf.write_text("file,subject\n")
+    with pytest.raises(CertyneoValidationError, match="no pdf column"):
+        read_manifest(no_pdf)
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text(
+        json.dumps({"pdf": "a.pdf", "subject": "S", "signer_email": "a@example.com", "signer_name": "A"})
+        + "\n{broken\n"
+    )
+    first, second = read_manifest(jsonl)
+    assert first.error is None
+    assert second.error is not None
+    assert "not valid JSON" in second.error
