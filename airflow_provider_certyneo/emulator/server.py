@@ -125,6 +125,21 @@ class EmulatorServer:
         self.stop()
 
 
+def wait_until_serving(base_url: str, timeout: float = 15.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base_url}/_emulator/health", timeout=1).is_success:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the emulator at {base_url} did not answer within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def emulator_process(
     key: str, per_minute: float = 100.0, burst: int = 200, host: str = "127.0.0.1"
@@ -156,7 +171,9 @@ def emulator_process(
         first_line = process.stdout.readline()
         if "Certyneo emulator on" not in first_line:
             raise RuntimeError(f"the emulator process did not start: {first_line!r}")
-        yield f"http://{host}:{port}"
+        base_url = f"http://{host}:{port}"
+        wait_until_serving(base_url)
+        yield base_url
     finally:
         process.terminate()
         process.wait(timeout=10)
