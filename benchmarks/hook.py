@@ -29,7 +29,8 @@ def overhead() -> None:
     """Alternating rounds of raw httpx and hook requests (same emulator, same connection reuse); medians."""
     raw_times, hook_times = [], []
     with (
-        emulator(per_minute=10_000_000, burst=1_000_000) as (conn_id, control), httpx.Client(
+        emulator(per_minute=10_000_000, burst=1_000_000) as (conn_id, control),
+        httpx.Client(
             base_url=f"{control.base_url}/api/v1", headers={"Authorization": f"Bearer {KEY}"}
         ) as raw,
         CertyneoHook(conn_id) as hook,

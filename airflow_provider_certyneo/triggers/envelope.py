@@ -113,9 +113,9 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        updates = watcher_for(self.certyneo_conn_id, self.poll_share).updates(
-            self.envelope_id, self.poll_interval
-        )
+        since = datetime.fromisoformat(self.known_as_of.replace("Z", "+00:00")) if self.known_as_of else None
+        watcher = watcher_for(self.certyneo_conn_id, self.poll_share)
+        updates = watcher.updates(self.envelope_id, self.poll_interval, since)
         try:
             while True:
                 try:

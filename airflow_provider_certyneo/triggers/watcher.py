@@ -120,6 +120,7 @@ class EnvelopeWatcher:
                 if since is None and self._backfill is None:
                     since, next_list = first_look, time.monotonic() + self._interval()
                 elif time.monotonic() >= next_list and self._watches:
+                    round_started = time.monotonic()
                     list_started = datetime.now(timezone.utc)
                     backfill, self._backfill = self._backfill, None
                     start = min(t for t in (since, backfill) if t is not None)
@@ -127,7 +128,7 @@ class EnvelopeWatcher:
                         since = list_started
                     elif backfill is not None:
                         self._backfill = backfill
-                    next_list = time.monotonic() + self._interval()
+                    next_list = round_started + self._interval()
                 self._wake.clear()
                 if self._new and all_read:
                     continue
