@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pendulum
 import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
@@ -69,3 +70,58 @@ def test_bulk_operator_signed(signing_emulator: CertyneoEmulator, manifest: Path
     assert list((manifest.parent / ".certyneo").glob("*.journal.jsonl")), (
         "the journal sits beside the manifest"
     )
+
+
+@pytest.fixture
+def new_hires(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    drop = tmp_path / "new-hires"
+    drop.mkdir()
+    today = pendulum.now("UTC").to_date_string()
+    (drop / f"{today}.csv").write_text(
+        "name,email,start_date\nLéa Garnier,lea.garnier@example.com,2026-12-01\n"
+        "Tom Weber,tom.weber@example.com,2026-12-01\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CERTYNEO_ONBOARDING_DROP", str(drop))
+    monkeypatch.setenv("CERTYNEO_POLL_INTERVAL", "0.2")
+    return drop
+
+
+def test_onboarding_signed_in_order_and_archived(
+    signing_emulator: CertyneoEmulator, new_hires: Path, archive: Path
+) -> None:
+    run = load("certyneo_onboarding").dag.test(logical_date=pendulum.now("UTC"))
+    result = states(run)
+    assert result["void_unsigned"] == "success"
+    evidence = sorted(archive.rglob("evidence.json"))
+    assert len(evidence) == 2
+    import json
+
+    record = json.loads(evidence[0].read_text())
+    assert [s["email"] for s in record["signers"]][1] == "rh@example.com"
+    first, second = (s["signed_at"] for s in record["signers"])
+    assert first <= second, "the employee signs before HR"
+    assert Path(record["signed_document"]["path"].removeprefix("file://")).exists()
+    assert len(record["audit_trail"]["sha256"]) == 64
+
+
+def test_onboarding_voids_what_is_unsigned_at_the_deadline(
+    certyneo_emulator: CertyneoEmulator,
+    airflow_db: None,
+    new_hires: Path,
+    archive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    output: Any,
+) -> None:
+    monkeypatch.setenv("CERTYNEO_SIGN_WITHIN_SECONDS", "1.5")
+    run = load("certyneo_onboarding").dag.test(logical_date=pendulum.now("UTC"))
+    tis = run.get_task_instances()
+    assert {str(ti.state) for ti in tis if ti.task_id == "wait_for_signatures"} == {"failed"}
+    assert "Voided 2 unsigned envelope(s)" in output()
+    assert not list(archive.rglob("*.pdf"))
+
+
+def test_taskflow(signing_emulator: CertyneoEmulator, archive: Path) -> None:
+    run = load("certyneo_taskflow").certyneo_taskflow().test()
+    assert set(states(run).values()) == {"success"}
+    assert len(list(archive.rglob("*.pdf"))) == 2

@@ -1,0 +1,125 @@
+"""Onboarding: every new hire signs an employment contract before day one.
+
+Daily: pick up the day's new hires from a file drop (``<drop>/<YYYY-MM-DD>.csv`` with ``name,email,
+start_date``), send each an employment contract signed in sequence — the employee first, then HR — wait
+for the signatures with the deferrable sensor, archive the evidence by date (signed PDF, audit trail and
+their SHA-256 in ``evidence.json``), and void the envelopes still unsigned when the deadline passes so
+that nobody signs a contract the company has given up on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.providers.common.compat.sdk import AirflowSkipException
+from airflow.sdk import DAG, task
+
+from airflow_provider_certyneo.operators.document import CertyneoUploadDocumentOperator
+from airflow_provider_certyneo.operators.envelope import (
+    CertyneoCreateEnvelopeOperator,
+    CertyneoSendEnvelopeOperator,
+)
+from airflow_provider_certyneo.sensors.envelope import CertyneoEnvelopeSensor
+
+FILES = Path(__file__).parent / "files"
+DROP = os.environ.get("CERTYNEO_ONBOARDING_DROP", str(FILES / "new-hires"))
+ARCHIVE = os.environ.get("CERTYNEO_ARCHIVE", "file:///tmp/certyneo-archive")
+HR = {"email": os.environ.get("CERTYNEO_HR_EMAIL", "rh@example.com"), "name": "Ressources humaines"}
+SIGN_WITHIN = timedelta(seconds=float(os.environ.get("CERTYNEO_SIGN_WITHIN_SECONDS", str(5 * 24 * 3600))))
+POLL_INTERVAL = float(os.environ.get("CERTYNEO_POLL_INTERVAL", "600"))
+
+with DAG(
+    dag_id="certyneo_onboarding",
+    description="Employment contracts for each day's new hires: employee, then HR",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"),
+    catchup=False,
+    tags=["certyneo", "example", "onboarding"],
+) as dag:
+
+    @task
+    def new_hires(ds: str | None = None) -> list[dict[str, str]]:
+        drop = Path(DROP) / f"{ds}.csv"
+        if not drop.exists():
+            raise AirflowSkipException(f"no new hires today ({drop} does not exist)")
+        with drop.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+
+    template = CertyneoUploadDocumentOperator(
+        task_id="upload_contract_template", source=str(FILES / "employment-contract.pdf")
+    )
+
+    @task
+    def contracts(hires: list[dict[str, str]], document_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "subject": f"Contrat de travail - {hire['name']} (arrivée le {hire['start_date']})",
+                "document_ids": [document_id],
+                "signing_order": "SEQUENTIAL",
+                "recipients": [
+                    {"email": hire["email"], "name": hire["name"], "role": "SIGNER", "order": 1},
+                    {**HR, "role": "SIGNER", "order": 2},
+                ],
+            }
+            for hire in hires
+        ]
+
+    create = CertyneoCreateEnvelopeOperator.partial(task_id="create").expand_kwargs(
+        contracts(new_hires(), template.output)
+    )
+    send = CertyneoSendEnvelopeOperator.partial(task_id="send").expand(envelope_id=create.output)
+    wait = CertyneoEnvelopeSensor.partial(
+        task_id="wait_for_signatures",
+        deferrable=True,
+        poke_interval=POLL_INTERVAL,
+        timeout=SIGN_WITHIN.total_seconds(),
+    ).expand(envelope_id=create.output)
+
+    @task(trigger_rule="all_done")
+    def archive(envelope_id: str, ds: str | None = None) -> dict[str, Any]:
+        """Signed PDF + audit trail + evidence.json under <archive>/<date>/<envelope id>/."""
+        from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+        from airflow_provider_certyneo.hooks.storage import as_path
+
+        with CertyneoHook() as hook:
+            envelope = hook.get_envelope(envelope_id)
+            if envelope["status"] != "COMPLETED":
+                raise AirflowSkipException(f"{envelope_id} is {envelope['status']}: nothing to archive")
+            folder = f"{ARCHIVE}/{ds}/{envelope_id}/"
+            evidence = {
+                "envelope_id": envelope_id,
+                "subject": envelope["subject"],
+                "completed_at": envelope["completedAt"],
+                "signers": [
+                    {"email": r["email"], "signed_at": r["signedAt"]} for r in envelope["recipients"]
+                ],
+                "signed_document": hook.download_signed_document(envelope_id, folder, overwrite=True),
+                "audit_trail": hook.download_audit_trail(envelope_id, folder, overwrite=True),
+            }
+        with (as_path(folder) / "evidence.json").open("w") as handle:
+            handle.write(json.dumps(evidence, indent=2))
+        return evidence
+
+    @task(trigger_rule="all_done")
+    def void_unsigned(envelope_ids: list[str]) -> list[str]:
+        """Past the deadline, an unsigned contract is withdrawn: void what is still waiting."""
+        from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+
+        voided = []
+        with CertyneoHook() as hook:
+            for envelope_id in envelope_ids:
+                if hook.get_envelope(envelope_id)["status"] == "SENT":
+                    hook.void_envelope(envelope_id)
+                    voided.append(envelope_id)
+        print(f"Voided {len(voided)} unsigned envelope(s): {', '.join(voided) or '-'}")
+        return voided
+
+    send >> wait
+    wait >> archive.expand(envelope_id=create.output)
+    wait >> void_unsigned(create.output)
