@@ -1,7 +1,8 @@
 """What importing the provider's operators adds to a DAG file's parse time.
 
 In 9 fresh interpreters, with Airflow already loaded (as in a DAG processor): parse a DAG file that uses
-only Airflow's SDK, then one that also imports every Certyneo operator and the sensor (first import). Prints ``name: value`` lines:
+only Airflow's SDK, then one that also imports every Certyneo operator and the sensor (first import).
+Prints ``name: value`` lines:
 - parse_baseline_ms / parse_with_provider_ms: medians;
 - provider_parse_overhead_ms: the difference (limit 100 ms);
 - provider_parse_overhead_ratio_to_limit: that over 100 ms (must stay below 1);
@@ -17,30 +18,39 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASELINE = '''
+BASELINE = """
 import pendulum
 from airflow.sdk import DAG, task
 with DAG("baseline", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
     @task
     def noop() -> None: ...
     noop()
-'''
+"""
 
-WITH_PROVIDER = BASELINE + '''
+WITH_PROVIDER = (
+    BASELINE
+    + """
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
 from airflow_provider_certyneo.operators.document import (
-    CertyneoDownloadAuditTrailOperator, CertyneoDownloadSignedDocumentOperator, CertyneoUploadDocumentOperator)
+    CertyneoDownloadAuditTrailOperator,
+    CertyneoDownloadSignedDocumentOperator,
+    CertyneoUploadDocumentOperator,
+)
 from airflow_provider_certyneo.operators.envelope import (
-    CertyneoCreateEnvelopeOperator, CertyneoSendEnvelopeOperator, CertyneoVoidEnvelopeOperator)
+    CertyneoCreateEnvelopeOperator,
+    CertyneoSendEnvelopeOperator,
+    CertyneoVoidEnvelopeOperator,
+)
 from airflow_provider_certyneo.sensors.envelope import CertyneoEnvelopeSensor
 with DAG("with_provider", schedule=None, start_date=pendulum.datetime(2026, 1, 1)):
     up = CertyneoUploadDocumentOperator(task_id="u", source="x.pdf")
     cr = CertyneoCreateEnvelopeOperator(task_id="c", subject="s", document_ids=up.output, recipients=[])
-    CertyneoSendEnvelopeOperator(task_id="s", envelope_id=cr.output, wait_for_completion=True, deferrable=True)
+    CertyneoSendEnvelopeOperator(task_id="s", envelope_id=cr.output, wait_for_completion=True)
     CertyneoEnvelopeSensor(task_id="w", envelope_id=cr.output)
-'''
+"""
+)
 
-TIMER = '''
+TIMER = """
 import runpy, sys, time
 runpy.run_path(sys.argv[1])  # warm: Airflow itself is loaded in a DAG processor before any DAG file
 started = time.perf_counter()
@@ -50,10 +60,11 @@ before = set(sys.modules)
 started = time.perf_counter()
 runpy.run_path(sys.argv[2])
 with_provider = time.perf_counter() - started
-heavy = [m for m in ("httpx", "airflow_provider_certyneo.hooks.certyneo", "airflow_provider_certyneo.triggers.envelope",
-                     "pypdf", "fastapi", "uvicorn") if m in sys.modules and m not in before]
+watched = ("httpx", "airflow_provider_certyneo.hooks.certyneo", "airflow_provider_certyneo.triggers.envelope",
+           "pypdf", "fastapi", "uvicorn")
+heavy = [m for m in watched if m in sys.modules and m not in before]
 print(baseline, with_provider, len(heavy), ",".join(heavy) or "-")
-'''
+"""
 
 
 def main() -> None:
@@ -64,8 +75,13 @@ def main() -> None:
     env = {**os.environ, "AIRFLOW_HOME": str(folder / "home")}
     base_times, provider_times, heavy, heavy_names = [], [], 0, "-"
     for _ in range(9):
-        out = subprocess.run([sys.executable, "-c", TIMER, str(baseline), str(provider)], capture_output=True,
-                             text=True, check=True, env=env).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", TIMER, str(baseline), str(provider)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout.split()
         base_times.append(float(out[0]))
         provider_times.append(float(out[1]))
         heavy, heavy_names = int(out[2]), out[3]
