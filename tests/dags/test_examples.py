@@ -125,3 +125,31 @@ def test_taskflow(signing_emulator: CertyneoEmulator, archive: Path) -> None:
     run = load("certyneo_taskflow").certyneo_taskflow().test()
     assert set(states(run).values()) == {"success"}
     assert len(list(archive.rglob("*.pdf"))) == 2
+
+
+def test_taskflow_declined(signing_emulator: CertyneoEmulator, archive: Path, output: Any) -> None:
+    signing_emulator.control.configure(autoAction="decline", declineReason="Pas maintenant")
+    run = load("certyneo_taskflow").certyneo_taskflow().test()
+    result = states(run)
+    assert result["wait_for_signature"] == "failed"
+    assert result["archive"] == "upstream_failed"
+    assert "reason: Pas maintenant" in output()
+
+
+def test_quickstart_with_the_airflow_cli(signing_emulator: CertyneoEmulator, archive: Path) -> None:
+    """`airflow dags test certyneo_quickstart`, the command the README's quick start runs."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AIRFLOW_CONN_CERTYNEO_DEFAULT": signing_emulator.connection_json()}
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", "certyneo_quickstart"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert len(list(archive.rglob("*-signed-document.pdf"))) == 1
+    assert len(list(archive.rglob("*-audit-trail.pdf"))) == 1
