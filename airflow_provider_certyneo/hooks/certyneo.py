@@ -83,8 +83,8 @@ class _CertyneoBaseHook(BaseHook):
         self,
         certyneo_conn_id: str = default_conn_name,
         *,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        backoff_base: float | None = None,
+        backoff_cap: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -149,8 +149,8 @@ class _CertyneoBaseHook(BaseHook):
         assert self._settings is not None
         return RetryPolicy(
             max_retries=self._settings.max_retries,
-            backoff_base=self.backoff_base,
-            backoff_cap=self.backoff_cap,
+            backoff_base=self._settings.backoff_base if self.backoff_base is None else self.backoff_base,
+            backoff_cap=self._settings.backoff_cap if self.backoff_cap is None else self.backoff_cap,
             max_rate_limit_wait=self._settings.max_rate_limit_wait,
         )
 

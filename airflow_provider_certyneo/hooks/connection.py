@@ -28,6 +28,8 @@ class CertyneoSettings:
     rate_limit_burst: int = 200
     verify_ssl: bool = True
     max_rate_limit_wait: float = 900.0
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
 
     @property
     def api_url(self) -> str:
@@ -127,4 +129,6 @@ def settings_from_connection(conn: Any) -> CertyneoSettings:
         rate_limit_burst=int(_number(conn_id, extra, "rate_limit_burst", 200, int)),
         verify_ssl=_boolean(conn_id, extra, "verify_ssl", True),
         max_rate_limit_wait=float(_number(conn_id, extra, "max_rate_limit_wait", 900.0, float)),
+        backoff_base=float(_number(conn_id, extra, "backoff_base", 0.5, float)),
+        backoff_cap=float(_number(conn_id, extra, "backoff_cap", 30.0, float)),
     )

@@ -1,0 +1,190 @@
+"""Whole runs under injected faults. Invariants come from the emulator's counters, not the client's view:
+every contract sent exactly once, none lost, no orphan draft left, and every task either succeeded or
+failed saying why; no task fails because of a transient fault inside the retry budget."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pendulum
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
+from tests.bulk.test_bulk_send import write_manifest
+from tests.conftest import run_dag
+
+pytestmark = pytest.mark.faults
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+CONTRACTS = 20
+FAST = {"backoff_base": 0.02, "backoff_cap": 0.2, "max_retries": 6}
+MUTATING = "POST|PATCH|DELETE"
+
+
+def server_view(emulator: CertyneoEmulator) -> dict[str, Any]:
+    """What the emulator holds: envelopes by subject and status, sends per envelope."""
+    with httpx.Client(
+        base_url=f"{emulator.base_url}/api/v1", headers={"Authorization": f"Bearer {emulator.key}"}
+    ) as api:
+        emulator.control.clear_faults()
+        emulator.control.configure(ratePerMinute=1_000_000, burst=100_000)
+        envelopes, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = api.get("/envelopes", params=params).json()
+            envelopes += page["data"]
+            if not (cursor := page["nextCursor"]):
+                break
+    sends = emulator.control.counters()["sends"]
+    sent_subjects = Counter(e["subject"] for e in envelopes if sends.get(e["id"], 0) > 0)
+    return {
+        "sent": len(sent_subjects),
+        "duplicates": sum(n - 1 for n in sent_subjects.values())
+        + sum(n - 1 for n in sends.values() if n > 1),
+        "orphan_drafts": sum(1 for e in envelopes if e["status"] == "DRAFT"),
+    }
+
+
+def run_bulk(
+    emulator: CertyneoEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: Any
+) -> Any:
+    monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_DEFAULT", emulator.connection_json(**{**FAST, **extra}))
+    manifest = write_manifest(tmp_path, CONTRACTS)
+    with DAG(f"faults_{tmp_path.name[-20:]}", schedule=None, start_date=START) as dag:
+        CertyneoBulkSendOperator(
+            task_id="bulk", manifest=str(manifest), retries=4, retry_delay=timedelta(seconds=0)
+        )
+    run = run_dag(dag)
+    (ti,) = run.get_task_instances()
+    return ti
+
+
+@pytest.mark.parametrize(
+    ("scenario", "rules"),
+    [
+        (
+            "5xx bursts on every route",
+            [{"action": "error500", "probability": 0.15}, {"action": "error503", "probability": 0.15}],
+        ),
+        (
+            "latency and connection resets",
+            [
+                {"action": "latency", "seconds": 0.05, "probability": 0.5},
+                {"action": "reset", "probability": 0.15},
+            ],
+        ),
+        (
+            "lost answers on every mutating route",
+            [{"action": "lost", "method": m, "probability": 0.25} for m in MUTATING.split("|")],
+        ),
+    ],
+)
+def test_bulk_run_under_faults(
+    certyneo_emulator: CertyneoEmulator,
+    airflow_db: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    report: Any,
+    scenario: str,
+    rules: list[dict[str, Any]],
+) -> None:
+    certyneo_emulator.control.configure(ratePerMinute=60_000, burst=200)
+    certyneo_emulator.control.set_faults(*rules, seed=7)
+    ti = run_bulk(
+        certyneo_emulator, tmp_path, monkeypatch, rate_limit_per_minute=60_000, rate_limit_burst=200
+    )
+    fired = sum(rule["fired"] for rule in certyneo_emulator.control.faults())
+    view = server_view(certyneo_emulator)
+    report(
+        f"{scenario}: contracts={CONTRACTS} sent={view['sent']} duplicates={view['duplicates']} "
+        f"lost={CONTRACTS - view['sent']} orphan_drafts={view['orphan_drafts']} faults_fired={fired} "
+        f"task={ti.state} tries={ti.try_number}"
+    )
+    assert fired > 0
+    assert str(ti.state) == "success"
+    assert view["sent"] == CONTRACTS
+    assert view["duplicates"] == 0
+    assert view["orphan_drafts"] == 0
+
+
+STORM = textwrap.dedent(
+    """
+    import sys, time, httpx
+    url, key, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}) as client:
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            client.get(url + "/api/v1/keys", params={"limit": 1})
+            time.sleep(0.02)
+    """
+)
+
+
+def test_bulk_run_through_a_429_storm(
+    certyneo_emulator: CertyneoEmulator,
+    airflow_db: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    report: Any,
+) -> None:
+    """Another process shares the key and keeps it at its limit while the bulk task runs."""
+    certyneo_emulator.control.configure(ratePerMinute=1200, burst=20)
+    storm = subprocess.Popen(
+        [sys.executable, "-c", STORM, certyneo_emulator.base_url, certyneo_emulator.key, "4"]
+    )
+    try:
+        ti = run_bulk(
+            certyneo_emulator, tmp_path, monkeypatch, rate_limit_per_minute=1200, rate_limit_burst=20
+        )
+    finally:
+        storm.wait(timeout=30)
+    refused = certyneo_emulator.control.counters()["rateLimited"]
+    view = server_view(certyneo_emulator)
+    report(
+        f"429 storm from another process: contracts={CONTRACTS} sent={view['sent']} "
+        f"duplicates={view['duplicates']} lost={CONTRACTS - view['sent']} 429s={refused} task={ti.state}"
+    )
+    assert refused > 0
+    assert str(ti.state) == "success"
+    assert view["sent"] == CONTRACTS
+    assert view["duplicates"] == 0
+
+
+@pytest.mark.asyncio
+async def test_trigger_rebuilt_from_serialize_resumes(
+    certyneo_emulator: CertyneoEmulator, pdf_file: Path, report: Any
+) -> None:
+    """A triggerer dies mid-wait; another one rebuilds the trigger from its serialized kwargs and finishes."""
+    import asyncio
+
+    from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+    from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
+
+    with CertyneoHook() as hook:
+        envelope = hook.create_envelope(
+            "Restart", [hook.upload_document(pdf_file)["id"]], [{"email": "a@example.com", "name": "A"}]
+        )
+        sent = hook.send_envelope(envelope["id"])
+    first = CertyneoEnvelopeTrigger(envelope["id"], poll_interval=0.1, known_as_of=sent["updatedAt"])
+
+    async def first_event() -> Any:
+        async for event in first.run():
+            return event
+
+    runner = asyncio.create_task(first_event())
+    await asyncio.sleep(0.5)
+    runner.cancel()
+    _, kwargs = first.serialize()
+    await asyncio.to_thread(certyneo_emulator.control.sign, envelope["id"])
+    rebuilt = CertyneoEnvelopeTrigger(**kwargs)
+    event = await asyncio.wait_for(rebuilt.run().__anext__(), 10)
+    report(f"trigger rebuilt from serialize(): event={event.payload['status']}")
+    assert event.payload["status"] == "success"
