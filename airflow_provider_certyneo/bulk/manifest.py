@@ -58,6 +58,8 @@ def contract_from(row: str, raw: Any, base: Any = None) -> Contract:
         if not pdf:
             raise CertyneoValidationError("pdf is empty: give the path or URL of the contract's PDF")
         relative = base is not None and not str(pdf).startswith("/") and "://" not in str(pdf)
+        if relative and ".." in str(pdf).replace("\\", "/").split("/"):
+            raise CertyneoValidationError(f"pdf {pdf!r} leaves the manifest's folder: use a path inside it")
         path = base / str(pdf) if relative else as_path(pdf)
         body = envelope_body(
             raw.get("subject"),

@@ -168,3 +168,24 @@ def test_manifest_errors_name_the_problem(tmp_path: Path) -> None:
     assert first.error is None
     assert second.error is not None
     assert "not valid JSON" in second.error
+
+
+def test_hostile_and_huge_manifests(tmp_path: Path) -> None:
+    from airflow_provider_certyneo.bulk.manifest import read_manifest
+    from airflow_provider_certyneo.exceptions import CertyneoValidationError
+
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text(
+        "pdf,subject,signer_email,signer_name\n../../etc/passwd,S,a@example.com,A\n"
+        "ok.pdf,S2,b@example.com,B\n"
+    )
+    bad, good = read_manifest(hostile)
+    assert bad.error is not None
+    assert "leaves the manifest's folder" in bad.error
+    assert good.error is None
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as handle:
+        handle.write(b"pdf,subject\n")
+        handle.truncate(51 * 1024 * 1024)
+    with pytest.raises(CertyneoValidationError, match="over 50 MiB"):
+        read_manifest(huge)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pendulum
 import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook, CertyneoHook
+from tests.dags.conftest import EXAMPLES
 from tests.dags.test_quickstart import load, states
 
 
@@ -38,21 +41,42 @@ def files_under(folder: str) -> str:
     return "\n".join(texts)
 
 
-@pytest.mark.parametrize("outcome", ["sign", "decline"])
+@pytest.mark.parametrize(
+    ("dag_file", "dag_attribute", "outcome"),
+    [
+        ("certyneo_quickstart", "dag", "sign"),
+        ("certyneo_quickstart", "dag", "decline"),
+        ("certyneo_bulk_contracts", "operator_dag", "sign"),
+        ("certyneo_bulk_contracts", "mapped_dag", "decline"),
+        ("certyneo_onboarding", "dag", "sign"),
+    ],
+)
 def test_the_key_is_never_exposed(
     signing_emulator: CertyneoEmulator,
     archive: Path,
     output: Any,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    dag_file: str,
+    dag_attribute: str,
     outcome: str,
 ) -> None:
     key = "sk_test_" + "LEAKCANARY" + secrets.token_urlsafe(24)
     signing_emulator.control.add_key("test", "leak canary", key)
     monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_DEFAULT", signing_emulator.connection_json(key))
     signing_emulator.control.configure(autoAction=outcome)
-    dag = load("certyneo_quickstart").dag
-    run = dag.test()
-    assert states(run)["send_and_wait"] == ("success" if outcome == "sign" else "failed")
+    drop = tmp_path / "drop"
+    shutil.copytree(EXAMPLES / "files", drop)
+    monkeypatch.setenv("CERTYNEO_BULK_MANIFEST", str(drop / "clients.csv"))
+    today = pendulum.now("UTC").to_date_string()
+    (drop / "new-hires" / f"{today}.csv").write_text(
+        "name,email,start_date\nLea,lea@example.com,2026-12-01\n"
+    )
+    monkeypatch.setenv("CERTYNEO_ONBOARDING_DROP", str(drop / "new-hires"))
+    dag = getattr(load(dag_file), dag_attribute)
+    run = dag.test(logical_date=pendulum.now("UTC"))
+    ran = states(run)
+    assert "failed" not in ran.values() if outcome == "sign" else "failed" in ran.values()
 
     places: dict[str, str] = {
         "task and trigger logs": output(),
