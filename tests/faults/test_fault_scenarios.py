@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
 from tests.bulk.test_bulk_send import write_manifest
 from tests.conftest import run_dag
+from tests.hooks.test_reliability import STORM
 
 pytestmark = pytest.mark.faults
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -115,19 +115,6 @@ def test_bulk_run_under_faults(
     assert view["orphan_drafts"] == 0
 
 
-STORM = textwrap.dedent(
-    """
-    import sys, time, httpx
-    url, key, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    with httpx.Client(headers={"Authorization": f"Bearer {key}"}) as client:
-        stop = time.monotonic() + seconds
-        while time.monotonic() < stop:
-            client.get(url + "/api/v1/keys", params={"limit": 1})
-            time.sleep(0.02)
-    """
-)
-
-
 def test_bulk_run_through_a_429_storm(
     certyneo_emulator: CertyneoEmulator,
     airflow_db: None,
@@ -138,7 +125,7 @@ def test_bulk_run_through_a_429_storm(
     """Another process shares the key and keeps it at its limit while the bulk task runs."""
     certyneo_emulator.control.configure(ratePerMinute=1200, burst=20)
     storm = subprocess.Popen(
-        [sys.executable, "-c", STORM, certyneo_emulator.base_url, certyneo_emulator.key, "4"]
+        [sys.executable, "-c", STORM, certyneo_emulator.base_url, certyneo_emulator.key, "4", "0.02"]
     )
     try:
         ti = run_bulk(

@@ -52,11 +52,12 @@ STORM = textwrap.dedent(
     """
     import sys, time, httpx
     url, key, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.05
     with httpx.Client(headers={"Authorization": f"Bearer {key}"}) as client:
         stop = time.monotonic() + seconds
         while time.monotonic() < stop:
             client.get(url + "/api/v1/keys", params={"limit": 1})
-            time.sleep(0.05)
+            time.sleep(pause)
     """
 )
 
