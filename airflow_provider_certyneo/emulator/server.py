@@ -71,6 +71,7 @@ class EmulatorServer:
                 access_log=False,
                 lifespan="on",
                 timeout_keep_alive=30,
+                timeout_graceful_shutdown=1,
             )
         )
         self._thread: threading.Thread | None = None
@@ -96,7 +97,10 @@ class EmulatorServer:
         self._uvicorn.run()
 
     def start(self, timeout: float = 15.0) -> EmulatorServer:
-        """Serve in a daemon thread; return once the socket accepts connections."""
+        """Serve in a daemon thread; return once the socket accepts connections. After ``stop()`` this
+        serves again on the same port with every object kept, as a restarted service would."""
+        if self._uvicorn.started or self._uvicorn.should_exit:
+            self._uvicorn = uvicorn.Server(self._uvicorn.config)
         self._thread = threading.Thread(target=self._uvicorn.run, name="certyneo-emulator", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -115,7 +119,6 @@ class EmulatorServer:
     def restart(self) -> None:
         """Stop serving and serve again on the same port, keeping every object (as after a crash-restart)."""
         self.stop()
-        self._uvicorn = uvicorn.Server(self._uvicorn.config)
         self.start()
 
     def __enter__(self) -> EmulatorServer:
