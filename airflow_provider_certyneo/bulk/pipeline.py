@@ -38,12 +38,14 @@ def result(
 
 
 async def already_made(hook: CertyneoAsyncHook, journal: Journal) -> dict[tuple[str, tuple[str, ...]], Any]:
-    """Envelopes created since this run started, by (subject, recipients): what a lost step left behind."""
+    """Envelopes created since this run started (less a margin for clock skew), by (subject, recipients):
+    what a step whose journal line was lost left behind."""
     assert journal.started is not None
     since = datetime.fromisoformat(journal.started.replace("Z", "+00:00")) - SKEW
+    created_after = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     found: dict[tuple[str, tuple[str, ...]], Any] = {}
     async for envelope in hook.list_envelopes(updated_since=since):
-        if envelope.get("createdAt", "") >= journal.started[:19]:
+        if envelope.get("createdAt", "") >= created_after:
             key = envelope["subject"], tuple(r["email"].lower() for r in envelope["recipients"])
             found.setdefault(key, envelope)
     return found
