@@ -53,6 +53,7 @@ class CertyneoEnvelopeSensor(BaseSensorOperator):
         self.target_status = target_status
         self.certyneo_conn_id = certyneo_conn_id
         self.deferrable = deferrable
+        self._last_seen: str | None = None
 
     @cached_property
     def hook(self) -> CertyneoHook:
@@ -75,6 +76,7 @@ class CertyneoEnvelopeSensor(BaseSensorOperator):
                 float(self.poke_interval),
                 end_time,
                 [self.target_status],
+                known_as_of=self._last_seen,
             ),
             method_name="execute_complete",
             timeout=timeout,
@@ -82,6 +84,7 @@ class CertyneoEnvelopeSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool:
         envelope: dict[str, Any] = dict(self.hook.get_envelope(self.envelope_id))
+        self._last_seen = envelope.get("updatedAt")
         status = envelope["status"]
         if status == self.target_status:
             self.log.info("%s", describe(envelope))
