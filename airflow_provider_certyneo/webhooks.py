@@ -8,10 +8,10 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_certyneo.exceptions import CertyneoWebhookError
+from airflow_provider_certyneo.timestamps import parse_rfc3339
 
 SIGNATURE_HEADER = "X-Certyneo-Signature"
 PREFIX = "sha256="
@@ -60,11 +60,9 @@ class WebhookVerifier:
         try:
             event = json.loads(raw_body)
             event_id = event["id"]
-            created = datetime.fromisoformat(str(event["createdAt"]).replace("Z", "+00:00"))
+            created = parse_rfc3339(str(event["createdAt"]), "createdAt")
         except (ValueError, KeyError, TypeError) as exc:
             raise CertyneoWebhookError(f"signed body is not a Certyneo event: {exc}") from exc
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=timezone.utc)
         now = time.time() if now is None else now
         age = now - created.timestamp()
         if age > self.tolerance:

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_certyneo.hooks.storage import as_path
+from airflow_provider_certyneo.timestamps import rfc3339
 
 
 class Journal:
@@ -28,9 +29,7 @@ class Journal:
         self._flushed = 0.0
         self._load()
         if self.started is None:
-            self.started = (
-                datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            )
+            self.started = rfc3339(datetime.now(timezone.utc))
             self._append({"started": self.started})
 
     def _load(self) -> None:

@@ -30,6 +30,7 @@ from airflow_provider_certyneo.hooks.protocol import (
     call_json,
     perform,
 )
+from airflow_provider_certyneo.timestamps import rfc3339
 
 Call = Generator[Effect, Outcome, Any]
 LIST_PAGE = 100
@@ -40,10 +41,6 @@ def object_path(kind: str, object_id: Any, suffix: str = "") -> str:
     if not isinstance(object_id, str) or not object_id.strip():
         raise CertyneoValidationError(f"{kind} id is {object_id!r}: expected a non-empty id string")
     return f"/{kind}s/{quote(object_id.strip(), safe='')}{suffix}"
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def list_params(

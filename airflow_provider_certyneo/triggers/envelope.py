@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_certyneo.outcomes import can_still_become, describe
+from airflow_provider_certyneo.timestamps import parse_rfc3339
 from airflow_provider_certyneo.triggers.watcher import DEFAULT_POLL_SHARE, watcher_for
 from airflow_provider_certyneo.types import KNOWN_STATUSES
 
@@ -81,11 +81,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         self.end_time = float(end_time) if end_time is not None else None
         self.target_statuses = targets
         self.poll_share = float(poll_share)
-        if known_as_of is not None:
-            try:
-                datetime.fromisoformat(known_as_of.replace("Z", "+00:00"))
-            except (AttributeError, ValueError):
-                raise ValueError(f"known_as_of must be an RFC 3339 timestamp, not {known_as_of!r}") from None
+        self._known_since = None if known_as_of is None else parse_rfc3339(known_as_of, "known_as_of")
         self.known_as_of = known_as_of
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -113,9 +109,8 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        since = datetime.fromisoformat(self.known_as_of.replace("Z", "+00:00")) if self.known_as_of else None
         watcher = watcher_for(self.certyneo_conn_id, self.poll_share)
-        updates = watcher.updates(self.envelope_id, self.poll_interval, since)
+        updates = watcher.updates(self.envelope_id, self.poll_interval, self._known_since)
         try:
             while True:
                 try:

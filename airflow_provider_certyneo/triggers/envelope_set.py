@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_certyneo.outcomes import describe
+from airflow_provider_certyneo.timestamps import parse_rfc3339
 from airflow_provider_certyneo.triggers.watcher import DEFAULT_POLL_SHARE, watcher_for
 from airflow_provider_certyneo.types import TERMINAL_STATUSES
 
@@ -43,8 +43,7 @@ class CertyneoEnvelopeSetTrigger(BaseTrigger):
             raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
         if end_time is not None and not isinstance(end_time, (int, float)):
             raise ValueError(f"end_time must be epoch seconds or None, not {end_time!r}")
-        if known_as_of is not None:
-            datetime.fromisoformat(known_as_of.replace("Z", "+00:00"))
+        self._known_since = None if known_as_of is None else parse_rfc3339(known_as_of, "known_as_of")
         self.envelope_ids = list(envelope_ids)
         self.certyneo_conn_id = certyneo_conn_id
         self.poll_interval = float(poll_interval)
@@ -67,7 +66,7 @@ class CertyneoEnvelopeSetTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watcher = watcher_for(self.certyneo_conn_id, self.poll_share)
-        since = datetime.fromisoformat(self.known_as_of.replace("Z", "+00:00")) if self.known_as_of else None
+        since = self._known_since
         outcomes: dict[str, tuple[str, str]] = {}
 
         async def follow(envelope_id: str) -> None:
