@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from airflow_provider_certyneo.emulator.handle import EmulatorControl
+from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.server import emulator_process
 
 KEY = "sk_test_" + "benchmark" * 4
@@ -19,13 +18,8 @@ def emulator(per_minute: float, burst: int, **extra: float) -> Iterator[tuple[st
     """Yields (connection id, control); ``AIRFLOW_CONN_CERTYNEO_BENCH`` points at the emulator."""
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="certyneo-bench-"))
     with emulator_process(KEY, per_minute, burst) as base_url:
-        os.environ["AIRFLOW_CONN_CERTYNEO_BENCH"] = json.dumps(
-            {
-                "conn_type": "certyneo",
-                "password": KEY,
-                "host": base_url,
-                "extra": {"rate_limit_per_minute": per_minute, "rate_limit_burst": burst, **extra},
-            }
+        os.environ["AIRFLOW_CONN_CERTYNEO_BENCH"] = connection_json(
+            base_url, KEY, rate_limit_per_minute=per_minute, rate_limit_burst=burst, **extra
         )
         control = EmulatorControl(base_url)
         yield "certyneo_bench", control

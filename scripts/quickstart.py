@@ -8,7 +8,6 @@ trail landed.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from airflow_provider_certyneo.emulator import EmulatorConfig, EmulatorServer
+from airflow_provider_certyneo.emulator.handle import connection_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,9 +33,7 @@ def main() -> int:
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW_CONN_CERTYNEO_DEFAULT": json.dumps(
-            {"conn_type": "certyneo", "password": server.test_key, "host": server.base_url}
-        ),
+        "AIRFLOW_CONN_CERTYNEO_DEFAULT": connection_json(server.base_url, server.test_key),
         "CERTYNEO_ARCHIVE": f"file://{archive}",
         "CERTYNEO_POLL_INTERVAL": "1",
     }

@@ -8,7 +8,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 _HOME = tempfile.mkdtemp(prefix="certyneo-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _HOME
@@ -79,21 +78,3 @@ def output(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture)
         return captured.out + captured.err + caplog.text
 
     return read
-
-
-def run_dag(dag: Any) -> Any:
-    """``dag.test()`` for a DAG defined in a test: Airflow 3 runs only serialized DAGs, and a DAG built in a
-    test function lives in no DAG file, so it is written to the metadata DB first (as the DAG processor
-    would), then run for real, tasks and triggers inline."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.collection import update_dag_parsing_results_in_db
-    from airflow.serialization.serialized_objects import LazyDeserializedDAG
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        DagBundlesManager().sync_bundles_to_db(session=session)
-    with create_session() as session:
-        update_dag_parsing_results_in_db(
-            "dags-folder", None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
-        )
-    return dag.test()

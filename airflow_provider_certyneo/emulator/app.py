@@ -35,6 +35,18 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, "details": None}}, status_code=status)
 
 
+DELAYS = frozenset({"latency", "slow_answer"})
+
+
+def hold_back_answer(send: Send, seconds: float) -> Send:
+    async def send_late(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return send_late
+
+
 class FaultsAndCounters:
     """Counts every API request by route, then applies the injected faults that match it."""
 
@@ -52,13 +64,17 @@ class FaultsAndCounters:
         actions: list[tuple[str, float]] = []
         with rt.counter_lock:
             for rule in rt.config.faults:
-                failing = any(action != "latency" for action, _ in actions)
-                if (rule.action == "latency" or not failing) and rule.matches(scope["method"], path, rt.rng):
+                failing = any(action not in DELAYS for action, _ in actions)
+                delaying = rule.action in DELAYS
+                if (delaying or not failing) and rule.matches(scope["method"], path, rt.rng):
                     rule.fired += 1
                     actions.append((rule.action, rule.seconds))
         delay = sum(seconds for action, seconds in actions if action == "latency")
         if delay:
             await asyncio.sleep(delay)
+        answer_delay = sum(seconds for action, seconds in actions if action == "slow_answer")
+        if answer_delay:
+            send = hold_back_answer(send, answer_delay)
         kinds = {action for action, _ in actions}
         transport = (scope.get("state") or {}).get(TRANSPORT)
         if "reset" in kinds and transport is not None:
@@ -84,6 +100,39 @@ class FaultsAndCounters:
         await self.app(scope, receive, send)
 
 
+class PersistChanges:
+    """With a state file, writes the state after every request that may change it (so a killed emulator
+    restarts with everything a client was told), as a service's database would."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD")
+            or not self.runtime.config.state_file
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        persisted = False
+
+        async def persist_then_send(message: Message) -> None:
+            nonlocal persisted
+            if message["type"] == "http.response.start":
+                self.runtime.persist()
+                persisted = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, persist_then_send)
+        finally:
+            if not persisted:
+                self.runtime.persist()
+
+
 def create_app(config: EmulatorConfig | None = None, keys: list[str] | None = None) -> FastAPI:
     """The emulator as an ASGI app; ``keys`` are the secrets accepted from the start."""
     runtime = Runtime(config or EmulatorConfig(), keys or [])
@@ -93,6 +142,7 @@ def create_app(config: EmulatorConfig | None = None, keys: list[str] | None = No
         runtime.loop = asyncio.get_running_loop()
         yield
         runtime.loop = None
+        runtime.persist()
 
     app = FastAPI(
         title="Certyneo emulator", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
@@ -122,6 +172,7 @@ def create_app(config: EmulatorConfig | None = None, keys: list[str] | None = No
         return error_response(500, "internal_error", f"emulator error: {type(exc).__name__}")
 
     app.add_middleware(FaultsAndCounters, runtime=runtime)
+    app.add_middleware(PersistChanges, runtime=runtime)
     return app
 
 

@@ -30,6 +30,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--auto-decline", action="store_true", help="with --auto-sign-after: decline instead of sign"
     )
+    p.add_argument(
+        "--state-file",
+        default=None,
+        metavar="PATH",
+        help="keep every object in PATH, written after each change: a restarted emulator serves on from it",
+    )
     p.add_argument("--log-level", default="warning")
     return p
 
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         burst=args.burst,
         auto_sign_after=args.auto_sign_after,
         auto_action="decline" if args.auto_decline else "sign",
+        state_file=args.state_file,
     )
     try:
         server = EmulatorServer(args.host, args.port, args.key or None, config, args.log_level)

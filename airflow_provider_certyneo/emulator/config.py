@@ -7,14 +7,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_ACTIONS = ("error500", "error503", "latency", "reset", "lost")
+FAULT_ACTIONS = ("error500", "error503", "latency", "reset", "lost", "slow_answer")
 
 
 @dataclass
 class FaultRule:
     """One injected fault. ``method``/``path`` select requests (regex on the path); ``probability`` and
-    ``times`` (None = unlimited) bound how often it fires. ``seconds`` is the added latency. Every matching
-    latency rule adds up; of the other rules, the first that matches a request is the one that fires."""
+    ``times`` (None = unlimited) bound how often it fires. ``seconds`` is the added latency: before the
+    request is applied (``latency``) or after it, holding back the answer (``slow_answer``, a slow commit:
+    a client that gives up or dies meanwhile never learns it succeeded). Every matching latency rule adds
+    up; of the other rules, the first that matches a request is the one that fires."""
 
     action: str
     method: str | None = None
@@ -75,6 +77,7 @@ class EmulatorConfig:
     envelope_lifetime_seconds: float = 30 * 24 * 3600.0
     faults: list[FaultRule] = field(default_factory=list)
     seed: int | None = None
+    state_file: str | None = None
 
     def update(self, raw: dict[str, Any]) -> None:
         """Apply the control API's camelCase settings."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -72,3 +73,11 @@ class EmulatorControl:
 
     def close(self) -> None:
         self._client.close()
+
+
+def connection_json(base_url: str, key: str, **extra: object) -> str:
+    """An ``AIRFLOW_CONN_*`` value (JSON) for a ``certyneo`` connection to the emulator at ``base_url``."""
+    conn: dict[str, object] = {"conn_type": "certyneo", "password": key, "host": base_url}
+    if extra:
+        conn["extra"] = extra
+    return json.dumps(conn)

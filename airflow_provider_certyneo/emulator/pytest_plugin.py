@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from airflow_provider_certyneo.emulator.config import EmulatorConfig
-from airflow_provider_certyneo.emulator.handle import EmulatorControl
+from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.server import EmulatorServer
 
 
@@ -38,14 +37,7 @@ class CertyneoEmulator:
 
     def connection_json(self, key: str | None = None, **extra: object) -> str:
         """An ``AIRFLOW_CONN_*`` value (JSON) for a ``certyneo`` connection to this emulator."""
-        conn: dict[str, object] = {
-            "conn_type": "certyneo",
-            "password": key or self.key,
-            "host": self.base_url,
-        }
-        if extra:
-            conn["extra"] = extra
-        return json.dumps(conn)
+        return connection_json(self.base_url, key or self.key, **extra)
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,13 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import random
 import secrets
 import threading
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,6 +42,7 @@ class Runtime:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self.reset()
+        self._load()
 
     def reset(self) -> None:
         """Forget every object and counter; keep the configured keys (and the settings)."""
@@ -48,14 +51,41 @@ class Runtime:
         self._timers.clear()
         self.store.reset()
         self.store.envelope_lifetime = timedelta(seconds=self.config.envelope_lifetime_seconds)
-        for index, secret in enumerate(self.initial_keys):
-            environment = "live" if secret.startswith("sk_live_") else "test"
-            self.store.add_key(f"emulator key {index + 1}", environment, secret)
+        self._add_initial_keys()
         self.limiter.configure(self.config.rate_per_minute, self.config.burst)
         with self.counter_lock:
             self.requests.clear()
             self.rate_limited = 0
             self.deliveries.clear()
+
+    def _add_initial_keys(self) -> None:
+        for index, secret in enumerate(self.initial_keys):
+            environment = "live" if secret.startswith("sk_live_") else "test"
+            self.store.add_key(f"emulator key {index + 1}", environment, secret)
+
+    # State kept across restarts ----------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """Serve on from the state file, if there is one (a restarted service keeps its data)."""
+        path = self._state_path()
+        if path is None or not path.exists():
+            return
+        self.store.restore(path.read_bytes())
+        self._add_initial_keys()
+        log.info("restored %d envelopes from %s", len(self.store.envelopes), path)
+
+    def persist(self) -> None:
+        """Write every object to the state file (atomically), as a database would have it after a change."""
+        path = self._state_path()
+        if path is None:
+            return
+        with self.store.lock:
+            partial = path.with_name(f"{path.name}.part")
+            partial.write_bytes(self.store.snapshot())
+            os.replace(partial, path)
+
+    def _state_path(self) -> Path | None:
+        return Path(self.config.state_file) if self.config.state_file else None
 
     def apply_config(self, raw: dict[str, Any]) -> None:
         self.config.update(raw)
@@ -106,6 +136,7 @@ class Runtime:
                     self.store.decline_next(envelope_id, None, reason)
                 else:
                     self.store.sign_next(envelope_id)
+                self.persist()
             except ApiError as exc:
                 log.info("auto-%s of %s skipped: %s", action, envelope_id, exc.message)
 

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -143,40 +145,72 @@ def wait_until_serving(base_url: str, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
+class EmulatorProcess:
+    """``certyneo-emulator`` in a child process: its own GIL, so nothing it does slows the caller's threads
+    or event loop; and it can be killed (as a crash) and started again on the same port. With
+    ``state_file`` it serves on from the objects it had, as a restarted service would."""
+
+    def __init__(
+        self,
+        key: str,
+        per_minute: float = 100.0,
+        burst: int = 200,
+        host: str = "127.0.0.1",
+        state_file: str | None = None,
+    ) -> None:
+        self.key = key
+        self.host = host
+        self.port = free_port(host)
+        self.arguments = ["--rate-per-minute", str(per_minute), "--burst", str(burst)]
+        if state_file:
+            self.arguments += ["--state-file", state_file]
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmulatorProcess:
+        command = [sys.executable, "-m", "airflow_provider_certyneo.emulator.cli"]
+        command += ["--host", self.host, "--port", str(self.port), "--key", self.key, *self.arguments]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        first_line = self._process.stdout.readline()
+        if "Certyneo emulator on" not in first_line:
+            self.stop()
+            raise RuntimeError(f"the emulator process did not start: {first_line!r}")
+        wait_until_serving(self.base_url)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, open connections dropped (what a crashed host does)."""
+        if self._process is not None:
+            self._process.kill()
+            self._reap()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._reap()
+
+    def _reap(self) -> None:
+        assert self._process is not None
+        self._process.wait(timeout=10)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._process = None
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 @contextlib.contextmanager
 def emulator_process(
     key: str, per_minute: float = 100.0, burst: int = 200, host: str = "127.0.0.1"
 ) -> Iterator[str]:
-    """Run ``certyneo-emulator`` in a child process (its own GIL: nothing it does slows the caller's
-    threads or event loop) and yield its base URL; stop it on exit."""
-    import subprocess
-    import sys
-
-    port = free_port(host)
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_certyneo.emulator.cli",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--key",
-        key,
-        "--rate-per-minute",
-        str(per_minute),
-        "--burst",
-        str(burst),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        first_line = process.stdout.readline()
-        if "Certyneo emulator on" not in first_line:
-            raise RuntimeError(f"the emulator process did not start: {first_line!r}")
-        base_url = f"http://{host}:{port}"
-        wait_until_serving(base_url)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """Run ``certyneo-emulator`` in a child process and yield its base URL; stop it on exit."""
+    with EmulatorProcess(key, per_minute, burst, host) as process:
+        yield process.base_url

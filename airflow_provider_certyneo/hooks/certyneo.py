@@ -331,12 +331,15 @@ class CertyneoHook(_CertyneoBaseHook):
         *,
         message: str | None = None,
         signing_order: str | None = None,
+        reuse_draft_since: datetime | None = None,
     ) -> Envelope:
         """Create a DRAFT. Recipients are checked (e-mails, duplicates, a SIGNER) before any request.
-        Safe to retry: a lost answer is recovered by finding the identical draft."""
+        Safe to retry: a lost answer is recovered by finding the identical draft. With ``reuse_draft_since``
+        (a retried task: when its first try started), an identical unsent draft changed since then is
+        returned instead of creating another one."""
         body = routes.envelope_body(subject, document_ids, recipients, message, signing_order)
         self.get_conn()
-        return cast(Envelope, self._run(routes.create_envelope(body, self.policy)))
+        return cast(Envelope, self._run(routes.create_envelope(body, self.policy, reuse_draft_since)))
 
     def get_envelope(self, envelope_id: str) -> Envelope:
         self.get_conn()
@@ -548,10 +551,11 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
         *,
         message: str | None = None,
         signing_order: str | None = None,
+        reuse_draft_since: datetime | None = None,
     ) -> Envelope:
         body = routes.envelope_body(subject, document_ids, recipients, message, signing_order)
         await self.get_async_conn()
-        return cast(Envelope, await self._run(routes.create_envelope(body, self.policy)))
+        return cast(Envelope, await self._run(routes.create_envelope(body, self.policy, reuse_draft_since)))
 
     async def get_envelope(self, envelope_id: str) -> Envelope:
         await self.get_async_conn()

@@ -138,16 +138,32 @@ def same_envelope(envelope: dict[str, Any], body: dict[str, Any]) -> bool:
     )
 
 
-def create_envelope(body: dict[str, Any], policy: RetryPolicy) -> Call:
-    started = datetime.now(timezone.utc)
-
-    def recover(policy: RetryPolicy) -> Call:
-        since = (("status", "DRAFT"), ("updatedSince", rfc3339(started - CLOCK_SKEW)))
-        page = yield from get_page("/envelopes", policy, 100, None, since)
+def find_identical_draft(body: dict[str, Any], since: datetime, policy: RetryPolicy) -> Call:
+    """The newest DRAFT changed since ``since`` with the same subject, documents and recipients, or None."""
+    filters = (("status", "DRAFT"), ("updatedSince", rfc3339(since - CLOCK_SKEW)))
+    cursor = None
+    while True:
+        page = yield from get_page("/envelopes", policy, LIST_PAGE, cursor, filters)
         for envelope in page.get("data", []):
             if same_envelope(envelope, body):
-                return Recovered(envelope)
-        return None
+                return envelope
+        cursor = page.get("nextCursor")
+        if not cursor:
+            return None
+
+
+def create_envelope(
+    body: dict[str, Any], policy: RetryPolicy, reuse_draft_since: datetime | None = None
+) -> Call:
+    started = datetime.now(timezone.utc)
+    if reuse_draft_since is not None:
+        earlier = yield from find_identical_draft(body, reuse_draft_since, policy)
+        if earlier is not None:
+            return earlier
+
+    def recover(policy: RetryPolicy) -> Call:
+        found = yield from find_identical_draft(body, started, policy)
+        return None if found is None else Recovered(found)
 
     call = ApiCall("POST", "/envelopes", json=body, safe_to_repeat=False, recover=recover)
     envelope = yield from call_json(call, policy)

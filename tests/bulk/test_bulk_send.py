@@ -18,7 +18,7 @@ from airflow.sdk import DAG
 from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
-from tests.conftest import run_dag
+from tests.airflow_runs import run_dag
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 

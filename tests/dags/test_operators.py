@@ -20,7 +20,7 @@ from airflow_provider_certyneo.operators.envelope import (
     CertyneoVoidEnvelopeOperator,
 )
 from airflow_provider_certyneo.sensors.envelope import CertyneoEnvelopeSensor
-from tests.conftest import run_dag
+from tests.airflow_runs import run_dag
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 SIGNER = [{"email": "marie@example.com", "name": "Marie Dubois"}]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from airflow_provider_certyneo.emulator.handle import EmulatorControl
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from airflow_provider_certyneo.emulator.server import EmulatorProcess
+from airflow_provider_certyneo.emulator.store import new_key_secret
+from tests.emulator.conftest import PDF
 
 
 def test_faults_are_off_by_default(certyneo_emulator: CertyneoEmulator, api: httpx.Client) -> None:
@@ -36,6 +41,18 @@ def test_latency(certyneo_emulator: CertyneoEmulator, api: httpx.Client) -> None
     started = time.monotonic()
     api.get("/keys")
     assert time.monotonic() - started >= 0.3
+
+
+def test_slow_answer_applies_first_then_holds_the_answer(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client, draft: Any
+) -> None:
+    envelope = draft()
+    certyneo_emulator.control.set_faults(
+        {"action": "slow_answer", "method": "POST", "path": "/send$", "seconds": 5, "times": 1}
+    )
+    with pytest.raises(httpx.ReadTimeout):
+        api.post(f"/envelopes/{envelope['id']}/send", timeout=0.5)
+    assert api.get(f"/envelopes/{envelope['id']}").json()["status"] == "SENT"
 
 
 def test_reset_drops_the_connection_before_applying(
@@ -93,3 +110,39 @@ def test_restart_keeps_state(certyneo_emulator: CertyneoEmulator, api: httpx.Cli
         headers={"Authorization": f"Bearer {certyneo_emulator.key}"},
     ) as fresh:
         assert fresh.get(f"/envelopes/{envelope['id']}").json()["status"] == "DRAFT"
+
+
+def test_killed_process_restarts_from_its_state_file(tmp_path: Path) -> None:
+    """SIGKILL gives no chance to save on the way out: what a client was told must already be on disk."""
+    key = new_key_secret("test")
+    emulator = EmulatorProcess(key, state_file=str(tmp_path / "state.pickle")).start()
+    try:
+        with httpx.Client(
+            base_url=f"{emulator.base_url}/api/v1", headers={"Authorization": f"Bearer {key}"}
+        ) as api:
+            document = api.post("/documents", files={"file": ("c.pdf", PDF, "application/pdf")}).json()
+            body = {
+                "subject": "Kept",
+                "documentIds": [document["id"]],
+                "recipients": [{"email": "a@example.com", "name": "A", "role": "SIGNER"}],
+            }
+            envelope = api.post("/envelopes", json=body).json()
+            assert api.post(f"/envelopes/{envelope['id']}/send").status_code == 200
+        emulator.kill()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{emulator.base_url}/_emulator/health", timeout=1)
+        emulator.start()
+        control = EmulatorControl(emulator.base_url)
+        assert control.counters()["sends"] == {envelope["id"]: 1}
+        control.sign(envelope["id"])
+        with httpx.Client(
+            base_url=f"{emulator.base_url}/api/v1", headers={"Authorization": f"Bearer {key}"}
+        ) as api:
+            assert api.get(f"/envelopes/{envelope['id']}").json()["status"] == "COMPLETED"
+            signed = api.get(f"/envelopes/{envelope['id']}/signed-document")
+            assert signed.status_code == 200
+            assert signed.content.startswith(b"%PDF-")
+            assert api.get(f"/documents/{document['id']}").json()["sha256"] == document["sha256"]
+        control.close()
+    finally:
+        emulator.stop()

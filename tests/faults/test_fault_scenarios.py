@@ -18,8 +18,8 @@ from airflow.sdk import DAG
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
+from tests.airflow_runs import run_dag
 from tests.bulk.test_bulk_send import write_manifest
-from tests.conftest import run_dag
 from tests.hooks.test_reliability import STORM
 
 pytestmark = pytest.mark.faults

@@ -4,7 +4,6 @@ emulator's own counters."""
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_certyneo.emulator.handle import EmulatorControl
+from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.emulator.server import emulator_process
 from airflow_provider_certyneo.exceptions import (
@@ -39,14 +38,7 @@ def test_one_process_never_draws_a_429(monkeypatch: pytest.MonkeyPatch) -> None:
     with emulator_process(key, per_minute, burst) as base_url:
         monkeypatch.setenv(
             "AIRFLOW_CONN_CERTYNEO_PACED",
-            json.dumps(
-                {
-                    "conn_type": "certyneo",
-                    "password": key,
-                    "host": base_url,
-                    "extra": {"rate_limit_per_minute": per_minute, "rate_limit_burst": burst},
-                }
-            ),
+            connection_json(base_url, key, rate_limit_per_minute=per_minute, rate_limit_burst=burst),
         )
         hooks = [CertyneoHook("certyneo_paced") for _ in range(8)]
         for h in hooks:
@@ -196,3 +188,30 @@ def test_unsafe_post_is_not_repeated(hook: CertyneoHook, certyneo_emulator: Cert
     with pytest.raises(CertyneoOutcomeUnknownError, match="delete any duplicate"):
         hook.create_webhook("https://example.com/h", ["envelope.completed"])
     assert certyneo_emulator.control.counters()["requests"]["POST /api/v1/webhooks"] == 1
+
+
+@pytest.mark.asyncio
+async def test_reuse_draft_since_returns_the_unsent_identical_draft(
+    hook: CertyneoHook, certyneo_emulator: CertyneoEmulator, pdf_file: Path
+) -> None:
+    """What a retried create task asks: an identical unsent draft is reused; a sent one or a different one
+    is not."""
+    import pendulum
+
+    from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
+
+    since = pendulum.now("UTC")
+    document = hook.upload_document(pdf_file)
+    first = hook.create_envelope("Contract", [document["id"]], SIGNER)
+    assert hook.create_envelope("Contract", [document["id"]], SIGNER, reuse_draft_since=since) == first
+    async with CertyneoAsyncHook(**FAST_BACKOFF) as async_hook:
+        reused = await async_hook.create_envelope(
+            "Contract", [document["id"]], SIGNER, reuse_draft_since=since
+        )
+    assert reused["id"] == first["id"]
+    other = hook.create_envelope("Other subject", [document["id"]], SIGNER, reuse_draft_since=since)
+    assert other["id"] != first["id"]
+    hook.send_envelope(first["id"])
+    after_send = hook.create_envelope("Contract", [document["id"]], SIGNER, reuse_draft_since=since)
+    assert after_send["id"] not in (first["id"], other["id"])
+    assert certyneo_emulator.control.counters()["envelopes"] == 3

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_certyneo.emulator.handle import EmulatorControl
+from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.emulator.server import emulator_process
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook, CertyneoHook
@@ -165,14 +164,7 @@ def separate_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorContr
     with emulator_process(key, per_minute=1_000_000, burst=100_000) as base_url:
         monkeypatch.setenv(
             "AIRFLOW_CONN_CERTYNEO_DEFAULT",
-            json.dumps(
-                {
-                    "conn_type": "certyneo",
-                    "password": key,
-                    "host": base_url,
-                    "extra": {"rate_limit_per_minute": 1_000_000, "rate_limit_burst": 100_000},
-                }
-            ),
+            connection_json(base_url, key, rate_limit_per_minute=1_000_000, rate_limit_burst=100_000),
         )
         control = EmulatorControl(base_url)
         yield control
