@@ -1,12 +1,26 @@
-"""Fault scenarios report what the emulator's own counters say: one line per scenario, at the end."""
+"""Fault scenarios report what the emulator's own counters say: one line per scenario, at the end, always
+with the same fields (contracts, sent, duplicates, lost, failed tries and why), then scenario details."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 REPORTS: list[str] = []
+
+
+class Report(Protocol):
+    def __call__(
+        self,
+        scenario: str,
+        *,
+        contracts: int,
+        sent: int,
+        duplicates: int,
+        failed: str = "none",
+        **details: Any,
+    ) -> None: ...
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -17,5 +31,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture
-def report() -> Any:
-    return REPORTS.append
+def report() -> Report:
+    def add(
+        scenario: str, *, contracts: int, sent: int, duplicates: int, failed: str = "none", **details: Any
+    ) -> None:
+        fields = f"contracts={contracts} sent={sent} duplicates={duplicates} lost={contracts - sent}"
+        extra = " ".join(f"{name}={value}" for name, value in details.items())
+        REPORTS.append(f"{scenario}: {fields} failed_tries={failed} {extra}".rstrip())
+
+    return add

@@ -32,6 +32,7 @@ from airflow_provider_certyneo.operators.envelope import (
     CertyneoSendEnvelopeOperator,
 )
 from tests.airflow_runs import continue_run, fail_lost_worker, run_dag
+from tests.faults.conftest import Report
 
 pytestmark = pytest.mark.faults
 RUN_DATE = pendulum.datetime(2026, 3, 1, tz="UTC")
@@ -69,6 +70,10 @@ def signing_dag(dag_id: str, folder: Path, deferrable: bool) -> DAG:
 
 def states(run: Any) -> dict[str, tuple[str, int]]:
     return {ti.task_id: (str(ti.state), ti.try_number) for ti in run.get_task_instances()}
+
+
+def summary(tasks: dict[str, tuple[str, int]]) -> str:
+    return ",".join(f"{task}:{state}/try{tries}" for task, (state, tries) in tasks.items())
 
 
 WORKER = """
@@ -113,7 +118,7 @@ def test_worker_killed_mid_task_then_retried(
     airflow_db: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    report: Any,
+    report: Report,
     moment: str,
     fault: dict[str, Any] | None,
     killed_when: Callable[[dict[str, Any]], bool],
@@ -145,9 +150,13 @@ def test_worker_killed_mid_task_then_retried(
     counters = control.counters()
     tasks = states(run)
     report(
-        f"worker killed {moment}, task retried: contracts=1 sent={len(counters['sends'])} "
-        f"duplicates={sum(n - 1 for n in counters['sends'].values())} envelopes={counters['envelopes']} "
-        f"lost_task={','.join(lost)} tasks={' '.join(f'{t}:{s}/try{n}' for t, (s, n) in tasks.items())}"
+        f"worker killed {moment}, task retried",
+        contracts=1,
+        sent=len(counters["sends"]),
+        duplicates=sum(n - 1 for n in counters["sends"].values()),
+        failed=f"[{','.join(lost)} try 1: worker killed, no heartbeat]",
+        envelopes=counters["envelopes"],
+        tasks=summary(tasks),
     )
     assert len(lost) == 1
     assert tasks[lost[0]] == ("success", 2), tasks
@@ -158,7 +167,7 @@ def test_worker_killed_mid_task_then_retried(
 
 
 def test_service_restarted_while_a_trigger_waits(
-    airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report: Any
+    airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report: Report
 ) -> None:
     """Certyneo crashes (SIGKILL) and comes back 3 s later with its data, while the send task is deferred:
     the trigger rides out the refused connections and the run finishes, nothing sent twice."""
@@ -203,9 +212,13 @@ def test_service_restarted_while_a_trigger_waits(
     assert "error" not in outage, outage.get("error")
     tasks = states(run)
     report(
-        f"Certyneo killed and restarted ({outage['seconds']:.1f} s down) while a trigger waited: contracts=1 "
-        f"sent={len(counters['sends'])} duplicates={sum(n - 1 for n in counters['sends'].values())} "
-        f"tasks={' '.join(f'{t}:{s}/try{n}' for t, (s, n) in tasks.items())}"
+        "Certyneo killed and restarted with its data while a trigger waited",
+        contracts=1,
+        sent=len(counters["sends"]),
+        duplicates=sum(n - 1 for n in counters["sends"].values()),
+        down=f"{outage['seconds']:.1f}s",
+        envelopes=counters["envelopes"],
+        tasks=summary(tasks),
     )
     assert all(state == "success" and tries == 1 for state, tries in tasks.values()), tasks
     assert list(counters["sends"].values()) == [1]

@@ -4,9 +4,11 @@ failed saying why; no task fails because of a transient fault inside the retry b
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,13 @@ from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
 from tests.airflow_runs import run_dag
 from tests.bulk.test_bulk_send import write_manifest
+from tests.faults.conftest import Report
 from tests.hooks.test_reliability import STORM
 
 pytestmark = pytest.mark.faults
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 CONTRACTS = 20
-FAST = {"backoff_base": 0.02, "backoff_cap": 0.2, "max_retries": 6}
+FAST: dict[str, Any] = {"backoff_base": 0.02, "backoff_cap": 0.2, "max_retries": 6}
 MUTATING = "POST|PATCH|DELETE"
 
 
@@ -54,17 +57,26 @@ def server_view(emulator: CertyneoEmulator) -> dict[str, Any]:
 
 
 def run_bulk(
-    emulator: CertyneoEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: Any
+    emulator: CertyneoEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    retries: int = 4,
+    **extra: Any,
 ) -> Any:
     monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_DEFAULT", emulator.connection_json(**{**FAST, **extra}))
     manifest = write_manifest(tmp_path, CONTRACTS)
     with DAG(f"faults_{tmp_path.name[-20:]}", schedule=None, start_date=START) as dag:
         CertyneoBulkSendOperator(
-            task_id="bulk", manifest=str(manifest), retries=4, retry_delay=timedelta(seconds=0)
+            task_id="bulk", manifest=str(manifest), retries=retries, retry_delay=timedelta(seconds=0)
         )
     run = run_dag(dag)
     (ti,) = run.get_task_instances()
     return ti
+
+
+def failed_tries(ti: Any) -> str:
+    """The bulk task's tries that failed before the last one (none when the first try succeeded)."""
+    return "none" if ti.try_number == 1 else f"{ti.try_number - 1} (retried)"
 
 
 @pytest.mark.parametrize(
@@ -92,7 +104,7 @@ def test_bulk_run_under_faults(
     airflow_db: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    report: Any,
+    report: Report,
     scenario: str,
     rules: list[dict[str, Any]],
 ) -> None:
@@ -104,9 +116,14 @@ def test_bulk_run_under_faults(
     fired = sum(rule["fired"] for rule in certyneo_emulator.control.faults())
     view = server_view(certyneo_emulator)
     report(
-        f"{scenario}: contracts={CONTRACTS} sent={view['sent']} duplicates={view['duplicates']} "
-        f"lost={CONTRACTS - view['sent']} orphan_drafts={view['orphan_drafts']} faults_fired={fired} "
-        f"task={ti.state} tries={ti.try_number}"
+        scenario,
+        contracts=CONTRACTS,
+        sent=view["sent"],
+        duplicates=view["duplicates"],
+        failed=failed_tries(ti),
+        orphan_drafts=view["orphan_drafts"],
+        faults_fired=fired,
+        task=ti.state,
     )
     assert fired > 0
     assert str(ti.state) == "success"
@@ -120,7 +137,7 @@ def test_bulk_run_through_a_429_storm(
     airflow_db: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    report: Any,
+    report: Report,
 ) -> None:
     """Another process shares the key and keeps it at its limit while the bulk task runs."""
     certyneo_emulator.control.configure(ratePerMinute=1200, burst=20)
@@ -136,8 +153,14 @@ def test_bulk_run_through_a_429_storm(
     refused = certyneo_emulator.control.counters()["rateLimited"]
     view = server_view(certyneo_emulator)
     report(
-        f"429 storm from another process: contracts={CONTRACTS} sent={view['sent']} "
-        f"duplicates={view['duplicates']} lost={CONTRACTS - view['sent']} 429s={refused} task={ti.state}"
+        "429 storm from another process",
+        contracts=CONTRACTS,
+        sent=view["sent"],
+        duplicates=view["duplicates"],
+        failed=failed_tries(ti),
+        orphan_drafts=view["orphan_drafts"],
+        rate_limited=refused,
+        task=ti.state,
     )
     assert refused > 0
     assert str(ti.state) == "success"
@@ -145,9 +168,48 @@ def test_bulk_run_through_a_429_storm(
     assert view["duplicates"] == 0
 
 
+def test_outage_longer_than_the_retry_budget(
+    certyneo_emulator: CertyneoEmulator,
+    airflow_db: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    report: Report,
+    output: Callable[[], str],
+) -> None:
+    """Sending answers 503 for longer than the hook's retry budget: the try fails saying which rows and why,
+    and the task's retry (the outage over) sends exactly those rows, nothing twice."""
+    attempts_per_send = FAST["max_retries"] + 1
+    certyneo_emulator.control.set_faults(
+        {"action": "error503", "method": "POST", "path": "/send$", "times": CONTRACTS * attempts_per_send}
+    )
+    ti = run_bulk(certyneo_emulator, tmp_path, monkeypatch, retries=1)
+    logged = output()
+    failure = next(iter(re.findall(r"\d+ of \d+ contracts were not sent", logged)), "")
+    reason = next(
+        (line.strip() for line in logged.splitlines() if line.strip().startswith("row client-")), ""
+    )
+    view = server_view(certyneo_emulator)
+    report(
+        "503s on send for longer than the retry budget",
+        contracts=CONTRACTS,
+        sent=view["sent"],
+        duplicates=view["duplicates"],
+        failed=f"[bulk try 1: {failure}, e.g. {reason!r}]",
+        orphan_drafts=view["orphan_drafts"],
+        task=ti.state,
+    )
+    assert "20 of 20 contracts were not sent" in failure
+    assert "503" in reason
+    assert str(ti.state) == "success"
+    assert ti.try_number == 2
+    assert view["sent"] == CONTRACTS
+    assert view["duplicates"] == 0
+    assert view["orphan_drafts"] == 0
+
+
 @pytest.mark.asyncio
 async def test_trigger_rebuilt_from_serialize_resumes(
-    certyneo_emulator: CertyneoEmulator, pdf_file: Path, report: Any
+    certyneo_emulator: CertyneoEmulator, pdf_file: Path, report: Report
 ) -> None:
     """A triggerer dies mid-wait; another one rebuilds the trigger from its serialized kwargs and finishes."""
     import asyncio
@@ -173,5 +235,12 @@ async def test_trigger_rebuilt_from_serialize_resumes(
     await asyncio.to_thread(certyneo_emulator.control.sign, envelope["id"])
     rebuilt = CertyneoEnvelopeTrigger(**kwargs)
     event = await asyncio.wait_for(rebuilt.run().__anext__(), 10)
-    report(f"trigger rebuilt from serialize(): event={event.payload['status']}")
+    sends = certyneo_emulator.control.counters()["sends"]
+    report(
+        "triggerer died mid-wait, trigger rebuilt from serialize()",
+        contracts=1,
+        sent=len(sends),
+        duplicates=sum(n - 1 for n in sends.values()),
+        event=event.payload["status"],
+    )
     assert event.payload["status"] == "success"
