@@ -300,13 +300,19 @@ class CertyneoHook(_CertyneoBaseHook):
 
     # Documents ----------------------------------------------------------------------------------------
 
-    def upload_document(self, source: Any, filename: str | None = None) -> Document:
+    def upload_document(
+        self, source: Any, filename: str | None = None, *, reuse_since: datetime | None = None
+    ) -> Document:
         """Upload a PDF from a local path or an ``ObjectStoragePath``, streamed. Checked first: exists, PDF,
-        at most 25 MiB. Safe to retry: a lost answer is recovered by matching the SHA-256."""
+        at most 25 MiB. Safe to retry: a lost answer is recovered by matching the SHA-256. With
+        ``reuse_since`` (a retried task: when its first try started), the same file uploaded since then is
+        returned instead of uploading it again."""
         path, size, sha256 = inspect_pdf(source)
         upload = Upload(filename or path.name, lambda: path.open("rb"))
         self.get_conn()
-        return cast(Document, self._run(routes.upload_document(upload, size, sha256, self.policy)))
+        return cast(
+            Document, self._run(routes.upload_document(upload, size, sha256, self.policy, reuse_since))
+        )
 
     def list_documents(self, *, page_size: int = 100) -> Iterator[Document]:
         """Every document, newest first, fetched page by page as you iterate."""
@@ -331,15 +337,15 @@ class CertyneoHook(_CertyneoBaseHook):
         *,
         message: str | None = None,
         signing_order: str | None = None,
-        reuse_draft_since: datetime | None = None,
+        reuse_since: datetime | None = None,
     ) -> Envelope:
         """Create a DRAFT. Recipients are checked (e-mails, duplicates, a SIGNER) before any request.
-        Safe to retry: a lost answer is recovered by finding the identical draft. With ``reuse_draft_since``
+        Safe to retry: a lost answer is recovered by finding the identical draft. With ``reuse_since``
         (a retried task: when its first try started), an identical unsent draft changed since then is
         returned instead of creating another one."""
         body = routes.envelope_body(subject, document_ids, recipients, message, signing_order)
         self.get_conn()
-        return cast(Envelope, self._run(routes.create_envelope(body, self.policy, reuse_draft_since)))
+        return cast(Envelope, self._run(routes.create_envelope(body, self.policy, reuse_since)))
 
     def get_envelope(self, envelope_id: str) -> Envelope:
         self.get_conn()
@@ -524,11 +530,14 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
 
     # Documents ----------------------------------------------------------------------------------------
 
-    async def upload_document(self, source: Any, filename: str | None = None) -> Document:
+    async def upload_document(
+        self, source: Any, filename: str | None = None, *, reuse_since: datetime | None = None
+    ) -> Document:
         path, size, sha256 = inspect_pdf(source)
         upload = Upload(filename or path.name, lambda: path.open("rb"))
         await self.get_async_conn()
-        return cast(Document, await self._run(routes.upload_document(upload, size, sha256, self.policy)))
+        call = routes.upload_document(upload, size, sha256, self.policy, reuse_since)
+        return cast(Document, await self._run(call))
 
     def list_documents(self, *, page_size: int = 100) -> AsyncIterator[Document]:
         return self._iterate("/documents", [], page_size)
@@ -551,11 +560,11 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
         *,
         message: str | None = None,
         signing_order: str | None = None,
-        reuse_draft_since: datetime | None = None,
+        reuse_since: datetime | None = None,
     ) -> Envelope:
         body = routes.envelope_body(subject, document_ids, recipients, message, signing_order)
         await self.get_async_conn()
-        return cast(Envelope, await self._run(routes.create_envelope(body, self.policy, reuse_draft_since)))
+        return cast(Envelope, await self._run(routes.create_envelope(body, self.policy, reuse_since)))
 
     async def get_envelope(self, envelope_id: str) -> Envelope:
         await self.get_async_conn()

@@ -5,6 +5,7 @@ does I/O. POSTs that are unsafe to repeat say how their lost answers are recover
 
 * upload: the newest documents are searched for the same SHA-256, name and size;
 * create envelope: the newest drafts are searched for the same subject, documents and recipients;
+* both take ``reuse_since`` for a retried task: what an earlier try made since then is used, not made again;
 * send: the envelope is read; anything past DRAFT means the invitation went out (exactly once);
 * void/delete: the envelope or document is read; VOIDED or gone means done;
 * webhooks and keys are never repeated: their secret is shown only in the lost answer.
@@ -64,20 +65,40 @@ def get_page(
 # Documents --------------------------------------------------------------------------------------------
 
 
-def upload_document(upload: Upload, size: int, sha256: str, policy: RetryPolicy) -> Call:
-    started = datetime.now(timezone.utc)
-
-    def recover(policy: RetryPolicy) -> Call:
-        page = yield from get_page("/documents", policy, 20, None)
+def find_identical_document(
+    filename: str, size: int, sha256: str, since: datetime, policy: RetryPolicy
+) -> Call:
+    """The newest document uploaded since ``since`` with the same name, size and SHA-256, or None."""
+    oldest = rfc3339(since - CLOCK_SKEW)
+    cursor = None
+    while True:
+        page = yield from get_page("/documents", policy, LIST_PAGE, cursor)
         for document in page.get("data", []):
+            if document.get("createdAt", "") < oldest:
+                return None
             if (
                 document.get("sha256") == sha256
                 and document.get("size") == size
-                and document.get("filename") == upload.filename
-                and document.get("createdAt", "") >= rfc3339(started - CLOCK_SKEW)
+                and document.get("filename") == filename
             ):
-                return Recovered(document)
-        return None
+                return document
+        cursor = page.get("nextCursor")
+        if not cursor:
+            return None
+
+
+def upload_document(
+    upload: Upload, size: int, sha256: str, policy: RetryPolicy, reuse_since: datetime | None = None
+) -> Call:
+    started = datetime.now(timezone.utc)
+    if reuse_since is not None:
+        earlier = yield from find_identical_document(upload.filename, size, sha256, reuse_since, policy)
+        if earlier is not None:
+            return earlier
+
+    def recover(policy: RetryPolicy) -> Call:
+        found = yield from find_identical_document(upload.filename, size, sha256, started, policy)
+        return None if found is None else Recovered(found)
 
     call = ApiCall("POST", "/documents", upload=upload, safe_to_repeat=False, recover=recover)
     document = yield from call_json(call, policy)
@@ -152,12 +173,10 @@ def find_identical_draft(body: dict[str, Any], since: datetime, policy: RetryPol
             return None
 
 
-def create_envelope(
-    body: dict[str, Any], policy: RetryPolicy, reuse_draft_since: datetime | None = None
-) -> Call:
+def create_envelope(body: dict[str, Any], policy: RetryPolicy, reuse_since: datetime | None = None) -> Call:
     started = datetime.now(timezone.utc)
-    if reuse_draft_since is not None:
-        earlier = yield from find_identical_draft(body, reuse_draft_since, policy)
+    if reuse_since is not None:
+        earlier = yield from find_identical_draft(body, reuse_since, policy)
         if earlier is not None:
             return earlier
 

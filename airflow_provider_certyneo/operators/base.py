@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,20 @@ class CertyneoBaseOperator(BaseOperator):
         from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 
         return CertyneoHook(self.certyneo_conn_id)
+
+    def earlier_tries_since(self, context: Context, what: str) -> datetime | None:
+        """On a retry, when the DAG run started: ``what`` an earlier try made since then (its worker may have
+        died before the answer came) is used rather than made twice. None on a first try."""
+        if context["ti"].try_number <= 1:
+            return None
+        self.log.info(
+            "Try %d: %s left by an earlier try is used instead of making a second one",
+            context["ti"].try_number,
+            what,
+        )
+        dag_run = context["dag_run"]
+        started: datetime = dag_run.start_date or dag_run.run_after
+        return started
 
     def push_envelope_link(self, context: Context, envelope_id: str) -> str:
         """Store the envelope id and its dashboard URL (the "Certyneo envelope" link) before any wait."""

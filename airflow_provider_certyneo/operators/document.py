@@ -17,7 +17,8 @@ class CertyneoUploadDocumentOperator(CertyneoBaseOperator):
     """Upload a PDF and return its document id.
 
     The file is checked before any request (exists, is a PDF, at most 25 MiB) and streamed, never read
-    into memory. A retry after a lost answer finds the document already uploaded instead of adding a copy.
+    into memory. A retry after a lost answer, or a retried task whose earlier try uploaded the file (say its
+    worker died before the answer), finds the document already uploaded instead of adding a copy.
 
     :param source: a local path, a ``file://`` / ``s3://`` … URL, or an ``ObjectStoragePath``. Templated.
     :param filename: the name Certyneo shows (default: the file's name). Templated.
@@ -31,7 +32,9 @@ class CertyneoUploadDocumentOperator(CertyneoBaseOperator):
         self.filename = filename
 
     def execute(self, context: Context) -> str:
-        document = self.hook.upload_document(self.source, self.filename)
+        document = self.hook.upload_document(
+            self.source, self.filename, reuse_since=self.earlier_tries_since(context, "the same file")
+        )
         self.log.info(
             "Uploaded %s as %s (%d pages, sha256 %s)",
             document["filename"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
@@ -64,20 +64,13 @@ class CertyneoCreateEnvelopeOperator(CertyneoBaseOperator):
 
     def execute(self, context: Context) -> str:
         document_ids = [self.document_ids] if isinstance(self.document_ids, str) else list(self.document_ids)
-        earlier_tries_since = self._earlier_tries_since(context)
-        if earlier_tries_since is not None:
-            self.log.info(
-                "Try %d: an identical unsent draft left by an earlier try (e.g. its worker died before the "
-                "answer) is used instead of creating a second one",
-                context["ti"].try_number,
-            )
         envelope = self.hook.create_envelope(
             self.subject,
             document_ids,
             self.recipients,
             message=self.message,
             signing_order=self.signing_order,
-            reuse_draft_since=earlier_tries_since,
+            reuse_since=self.earlier_tries_since(context, "an identical unsent draft"),
         )
         self.label_map_index(context, dict(envelope))
         url = self.push_envelope_link(context, envelope["id"])
@@ -89,15 +82,6 @@ class CertyneoCreateEnvelopeOperator(CertyneoBaseOperator):
             url,
         )
         return envelope["id"]
-
-    @staticmethod
-    def _earlier_tries_since(context: Context) -> datetime | None:
-        """When the DAG run started, if this is a retry (earlier tries may have left a draft); else None."""
-        if context["ti"].try_number <= 1:
-            return None
-        dag_run = context["dag_run"]
-        started: datetime = dag_run.start_date or dag_run.run_after
-        return started
 
 
 class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):

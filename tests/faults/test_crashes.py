@@ -97,6 +97,11 @@ def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> No
     ("moment", "fault", "killed_when"),
     [
         (
+            "waiting for the answer to upload (the document exists)",
+            {"action": "slow_answer", "method": "POST", "path": "^/api/v1/documents$", "seconds": 20},
+            lambda c: c["documents"] >= 1,
+        ),
+        (
             "waiting for the answer to create (the draft exists)",
             {"action": "slow_answer", "method": "POST", "path": "^/api/v1/envelopes$", "seconds": 20},
             lambda c: c["envelopes"] >= 1,
@@ -155,12 +160,14 @@ def test_worker_killed_mid_task_then_retried(
         sent=len(counters["sends"]),
         duplicates=sum(n - 1 for n in counters["sends"].values()),
         failed=f"[{','.join(lost)} try 1: worker killed, no heartbeat]",
+        documents=counters["documents"],
         envelopes=counters["envelopes"],
         tasks=summary(tasks),
     )
     assert len(lost) == 1
     assert tasks[lost[0]] == ("success", 2), tasks
     assert all(state == "success" for state, _ in tasks.values()), tasks
+    assert counters["documents"] == 1, "the retry uploaded the file again"
     assert counters["envelopes"] == 1, "the retry made a second draft"
     assert list(counters["sends"].values()) == [1]
     assert (tmp_path / "signed").exists()

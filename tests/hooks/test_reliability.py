@@ -191,7 +191,7 @@ def test_unsafe_post_is_not_repeated(hook: CertyneoHook, certyneo_emulator: Cert
 
 
 @pytest.mark.asyncio
-async def test_reuse_draft_since_returns_the_unsent_identical_draft(
+async def test_reuse_since_returns_the_unsent_identical_draft(
     hook: CertyneoHook, certyneo_emulator: CertyneoEmulator, pdf_file: Path
 ) -> None:
     """What a retried create task asks: an identical unsent draft is reused; a sent one or a different one
@@ -203,15 +203,29 @@ async def test_reuse_draft_since_returns_the_unsent_identical_draft(
     since = pendulum.now("UTC")
     document = hook.upload_document(pdf_file)
     first = hook.create_envelope("Contract", [document["id"]], SIGNER)
-    assert hook.create_envelope("Contract", [document["id"]], SIGNER, reuse_draft_since=since) == first
+    assert hook.create_envelope("Contract", [document["id"]], SIGNER, reuse_since=since) == first
     async with CertyneoAsyncHook(**FAST_BACKOFF) as async_hook:
-        reused = await async_hook.create_envelope(
-            "Contract", [document["id"]], SIGNER, reuse_draft_since=since
-        )
+        reused = await async_hook.create_envelope("Contract", [document["id"]], SIGNER, reuse_since=since)
     assert reused["id"] == first["id"]
-    other = hook.create_envelope("Other subject", [document["id"]], SIGNER, reuse_draft_since=since)
+    other = hook.create_envelope("Other subject", [document["id"]], SIGNER, reuse_since=since)
     assert other["id"] != first["id"]
     hook.send_envelope(first["id"])
-    after_send = hook.create_envelope("Contract", [document["id"]], SIGNER, reuse_draft_since=since)
+    after_send = hook.create_envelope("Contract", [document["id"]], SIGNER, reuse_since=since)
     assert after_send["id"] not in (first["id"], other["id"])
     assert certyneo_emulator.control.counters()["envelopes"] == 3
+
+
+def test_reuse_since_returns_the_file_an_earlier_try_uploaded(
+    hook: CertyneoHook, certyneo_emulator: CertyneoEmulator, pdf_file: Path, tmp_path: Path
+) -> None:
+    import pendulum
+
+    since = pendulum.now("UTC")
+    first = hook.upload_document(pdf_file)
+    assert hook.upload_document(pdf_file, reuse_since=since)["id"] == first["id"]
+    assert hook.upload_document(pdf_file, "other-name.pdf", reuse_since=since)["id"] != first["id"]
+    changed = tmp_path / "changed.pdf"
+    changed.write_bytes(pdf_file.read_bytes() + b"\n")
+    assert hook.upload_document(changed, pdf_file.name, reuse_since=since)["id"] != first["id"]
+    assert hook.upload_document(pdf_file, reuse_since=pendulum.now("UTC").add(hours=1))["id"] != first["id"]
+    assert certyneo_emulator.control.counters()["documents"] == 4
