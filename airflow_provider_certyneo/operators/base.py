@@ -16,17 +16,14 @@ if TYPE_CHECKING:
     from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 
 
-class CertyneoBaseOperator(BaseOperator):
-    """Base of the Certyneo operators. Results go to XCom as plain JSON; the key never does.
+class CertyneoHookMixin(BaseOperator):
+    """What the operators and the sensor share: a hook made at execute time (never at parse time) and closed
+    after, the envelope link, and the reuse of what an earlier try made. Needs ``certyneo_conn_id``.
 
-    :param certyneo_conn_id: the ``certyneo`` connection to use.
-    """
+    Mixed in before ``BaseOperator`` or ``BaseSensorOperator`` (it derives from ``BaseOperator`` only so that
+    the type checker knows what it extends)."""
 
-    ui_color = "#e8f1fb"
-
-    def __init__(self, *, certyneo_conn_id: str = "certyneo_default", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.certyneo_conn_id = certyneo_conn_id
+    certyneo_conn_id: str
 
     @cached_property
     def hook(self) -> CertyneoHook:
@@ -55,13 +52,26 @@ class CertyneoBaseOperator(BaseOperator):
         context["ti"].xcom_push(key=XCOM_ENVELOPE_URL, value=url)
         return url
 
+    def post_execute(self, context: Context, result: Any = None) -> None:
+        if "hook" in self.__dict__:
+            self.hook.close()
+        super().post_execute(context, result)
+
+
+class CertyneoBaseOperator(CertyneoHookMixin, BaseOperator):
+    """Base of the Certyneo operators. Results go to XCom as plain JSON; the key never does.
+
+    :param certyneo_conn_id: the ``certyneo`` connection to use.
+    """
+
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, certyneo_conn_id: str = "certyneo_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.certyneo_conn_id = certyneo_conn_id
+
     @staticmethod
     def label_map_index(context: Context, envelope: dict[str, Any]) -> None:
         """Give a mapped task instance a readable name in the UI: subject → recipients."""
         emails = ", ".join(r.get("email", "") for r in envelope.get("recipients", []))
         context["certyneo_label"] = f"{envelope.get('subject')} → {emails}"  # type: ignore[typeddict-unknown-key]
-
-    def post_execute(self, context: Context, result: Any = None) -> None:
-        if "hook" in self.__dict__:
-            self.hook.close()
-        super().post_execute(context, result)

@@ -31,7 +31,8 @@ class CertyneoCreateEnvelopeOperator(CertyneoBaseOperator):
     Recipients are checked before any request: valid and distinct e-mails, names, at least one SIGNER.
     Never two drafts for one task: a lost answer is recovered by finding the identical draft, and a retried
     task (say its worker died before the answer came) first looks for an identical unsent draft made since
-    the DAG run started and uses it.
+    the DAG run started and uses it. "Identical" is same subject, same document ids and same recipients: two
+    tasks of one run making exactly that contract would share one envelope.
 
     :param subject: 1 to 200 characters. Templated.
     :param document_ids: a document id or a list of 1 to 20 (e.g. an upload task's ``.output``). Templated.

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_certyneo.exceptions import CertyneoWaitError
-from airflow_provider_certyneo.links.envelope import XCOM_ENVELOPE_URL, CertyneoEnvelopeLink, envelope_url
+from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
+from airflow_provider_certyneo.operators.base import CertyneoHookMixin
 from airflow_provider_certyneo.outcomes import can_still_become, describe
 from airflow_provider_certyneo.types import KNOWN_STATUSES
 from airflow_provider_certyneo.waiting import deadline, make_trigger, read_event
@@ -19,10 +19,8 @@ from airflow_provider_certyneo.waiting import deadline, make_trigger, read_event
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
-    from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 
-
-class CertyneoEnvelopeSensor(BaseSensorOperator):
+class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
     """Succeeds when the envelope reaches ``target_status``; fails at once, without retries, when it reaches
     a status from which the target can never come (DECLINED, VOIDED, EXPIRED…), naming who declined and why.
 
@@ -55,16 +53,8 @@ class CertyneoEnvelopeSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self._last_seen: str | None = None
 
-    @cached_property
-    def hook(self) -> CertyneoHook:
-        from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-
-        return CertyneoHook(self.certyneo_conn_id)
-
     def execute(self, context: Context) -> Any:
-        context["ti"].xcom_push(
-            key=XCOM_ENVELOPE_URL, value=envelope_url(self.hook.settings.base_url, self.envelope_id)
-        )
+        self.push_envelope_link(context, self.envelope_id)
         if not self.deferrable or self.poke(context):
             return super().execute(context)
         timeout = timedelta(seconds=self.timeout) if self.timeout is not None else None
