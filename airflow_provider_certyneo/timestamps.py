@@ -1,8 +1,11 @@
-"""RFC 3339 timestamps as the API writes them (UTC, milliseconds, ``Z``), read back as aware datetimes."""
+"""RFC 3339 timestamps as the API writes them (UTC, milliseconds, ``Z``), read back as aware datetimes;
+and the server's clock as seen from here."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 
 def rfc3339(moment: datetime) -> str:
@@ -16,3 +19,34 @@ def parse_rfc3339(text: str, name: str = "timestamp") -> datetime:
     except (AttributeError, ValueError):
         raise ValueError(f"{name} must be an RFC 3339 timestamp, not {text!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+class ServerClock:
+    """Certyneo's time as best known here: this machine's clock corrected by the offset read from the last
+    answer's ``Date`` header. "Changed since" cursors must be in the server's time: with the machine's own
+    clock, a worker running ahead of Certyneo would ask for changes from the future and miss real ones.
+
+    ``Date`` is in whole seconds, rounded down, and read after the answer travelled: the estimate is early by
+    up to a second plus the latency, never late, which for a cursor only means a little overlap."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.observed = False
+
+    def observe(self, date_header: str | None, received_at: float) -> None:
+        if not date_header:
+            return
+        try:
+            server_time = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError, IndexError):
+            return
+        if server_time.tzinfo is not None:
+            self.offset = server_time.timestamp() - received_at
+            self.observed = True
+
+    def at(self, local_timestamp: float) -> datetime:
+        """The server's time when this machine's clock read ``local_timestamp`` (``time.time()``)."""
+        return datetime.fromtimestamp(local_timestamp + self.offset, timezone.utc)
+
+    def now(self) -> datetime:
+        return self.at(time.time())

@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.utils import format_datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -100,6 +101,29 @@ class FaultsAndCounters:
         await self.app(scope, receive, send)
 
 
+class ServiceClockHeader:
+    """Every answer carries ``Date`` from the service's own clock (``clockSkewSeconds`` can set it apart
+    from the machine's), as a real server's would."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = format_datetime(self.runtime.store.now(), usegmt=True).encode()
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [*headers, (b"date", date)]}
+            await send(message)
+
+        await self.app(scope, receive, send_dated)
+
+
 class PersistChanges:
     """With a state file, writes the state after every request that may change it (so a killed emulator
     restarts with everything a client was told), as a service's database would."""
@@ -173,6 +197,7 @@ def create_app(config: EmulatorConfig | None = None, keys: list[str] | None = No
 
     app.add_middleware(FaultsAndCounters, runtime=runtime)
     app.add_middleware(PersistChanges, runtime=runtime)
+    app.add_middleware(ServiceClockHeader, runtime=runtime)
     return app
 
 

@@ -75,6 +75,7 @@ class EmulatorConfig:
     webhook_attempts: int = 5
     webhook_backoff: float = 1.0
     envelope_lifetime_seconds: float = 30 * 24 * 3600.0
+    clock_skew_seconds: float = 0.0
     faults: list[FaultRule] = field(default_factory=list)
     seed: int | None = None
     state_file: str | None = None
@@ -90,6 +91,7 @@ class EmulatorConfig:
             "webhookAttempts": "webhook_attempts",
             "webhookBackoff": "webhook_backoff",
             "envelopeLifetimeSeconds": "envelope_lifetime_seconds",
+            "clockSkewSeconds": "clock_skew_seconds",
         }
         unknown = set(raw) - set(names)
         if unknown:
@@ -110,5 +112,6 @@ class EmulatorConfig:
             "webhookAttempts": self.webhook_attempts,
             "webhookBackoff": self.webhook_backoff,
             "envelopeLifetimeSeconds": self.envelope_lifetime_seconds,
+            "clockSkewSeconds": self.clock_skew_seconds,
             "faults": [rule.to_json() for rule in self.faults],
         }

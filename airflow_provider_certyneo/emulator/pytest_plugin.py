@@ -65,6 +65,7 @@ def certyneo_emulator(
         webhookAttempts=5,
         webhookBackoff=1.0,
         envelopeLifetimeSeconds=30 * 24 * 3600.0,
+        clockSkewSeconds=0.0,
     )
     control.reset()
     handle = CertyneoEmulator(certyneo_emulator_server, control)

@@ -21,7 +21,7 @@ import httpx
 from airflow_provider_certyneo.emulator.config import EmulatorConfig
 from airflow_provider_certyneo.emulator.errors import ApiError
 from airflow_provider_certyneo.emulator.ratelimit import RateLimiter
-from airflow_provider_certyneo.emulator.store import Store, rfc3339, utcnow
+from airflow_provider_certyneo.emulator.store import Store, rfc3339
 
 log = logging.getLogger("certyneo.emulator")
 
@@ -31,6 +31,7 @@ class Runtime:
         self.config = config
         self.initial_keys = list(keys)
         self.store = Store(timedelta(seconds=config.envelope_lifetime_seconds))
+        self.store.clock_skew = timedelta(seconds=config.clock_skew_seconds)
         self.store.on_event = self._on_event
         self.limiter = RateLimiter(config.rate_per_minute, config.burst)
         self.rng = random.Random(config.seed)
@@ -92,6 +93,7 @@ class Runtime:
         if "ratePerMinute" in raw or "burst" in raw:
             self.limiter.configure(self.config.rate_per_minute, self.config.burst)
         self.store.envelope_lifetime = timedelta(seconds=self.config.envelope_lifetime_seconds)
+        self.store.clock_skew = timedelta(seconds=self.config.clock_skew_seconds)
 
     def count(self, route: str) -> None:
         with self.counter_lock:
@@ -157,7 +159,7 @@ class Runtime:
             event = {
                 "id": event_id,
                 "type": kind,
-                "createdAt": rfc3339(utcnow()),
+                "createdAt": rfc3339(self.store.now()),
                 "data": {"envelope": envelope},
             }
             body = json.dumps(event, separators=(",", ":")).encode()

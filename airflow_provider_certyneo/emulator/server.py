@@ -74,6 +74,7 @@ class EmulatorServer:
                 lifespan="on",
                 timeout_keep_alive=30,
                 timeout_graceful_shutdown=1,
+                date_header=False,
             )
         )
         self._thread: threading.Thread | None = None

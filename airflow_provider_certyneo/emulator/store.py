@@ -204,6 +204,7 @@ class Store:
     def __init__(self, envelope_lifetime: timedelta = timedelta(days=30)) -> None:
         self.lock = threading.RLock()
         self.envelope_lifetime = envelope_lifetime
+        self.clock_skew = timedelta(0)
         self.on_event: EventSink = lambda environment, kind, envelope: None
         self.reset()
 
@@ -216,6 +217,11 @@ class Store:
             self.envelopes: dict[str, Envelope] = {}
             self.webhooks: dict[str, Webhook] = {}
             self.sends: Counter[str] = Counter()
+
+    def now(self) -> datetime:
+        """The service's clock: this machine's, shifted by ``clock_skew`` (to test clients whose clock is
+        off)."""
+        return utcnow() + self.clock_skew
 
     STATE_FIELDS = ("_seq", "keys", "keys_by_secret", "documents", "envelopes", "webhooks", "sends")
 
@@ -246,7 +252,7 @@ class Store:
         with self.lock:
             if secret in self.keys_by_secret:
                 return self.keys_by_secret[secret]
-            key = Key(new_id("key"), name, environment, secret, self._next_seq())
+            key = Key(new_id("key"), name, environment, secret, self._next_seq(), created_at=self.now())
             self.keys[key.id] = key
             self.keys_by_secret[secret] = key
             return key
@@ -263,7 +269,7 @@ class Store:
                 raise ApiError(401, "unauthorized", "unknown API key")
             if key.revoked_at is not None:
                 raise ApiError(401, "unauthorized", "this API key has been revoked")
-            key.last_used_at = utcnow()
+            key.last_used_at = self.now()
             return key
 
     def list_keys(self, environment: str) -> list[Key]:
@@ -276,7 +282,7 @@ class Store:
             if key is None or key.environment != environment:
                 raise not_found("key", key_id)
             if key.revoked_at is None:
-                key.revoked_at = utcnow()
+                key.revoked_at = self.now()
 
     # Documents --------------------------------------------------------------------------------------
 
@@ -291,7 +297,13 @@ class Store:
             raise ApiError(415, "unsupported_media_type", f"file is not a readable PDF: {exc}") from exc
         with self.lock:
             document = Document(
-                new_id("doc"), environment, filename or "document.pdf", data, pages, self._next_seq()
+                new_id("doc"),
+                environment,
+                filename or "document.pdf",
+                data,
+                pages,
+                self._next_seq(),
+                created_at=self.now(),
             )
             document.sha256 = hashlib.sha256(data).hexdigest()
             self.documents[document.id] = document
@@ -394,6 +406,7 @@ class Store:
                 self._recipients(fields["recipients"]),
                 self._next_seq(),
             )
+            envelope.created_at = envelope.updated_at = self.now()
             envelope.history.append((envelope.created_at, "Envelope created"))
             self.envelopes[envelope.id] = envelope
             self.on_event(environment, "envelope.created", envelope.public())
@@ -408,12 +421,16 @@ class Store:
             return envelope
 
     def _expire_if_due(self, envelope: Envelope) -> None:
-        if envelope.status == "SENT" and envelope.expires_at is not None and utcnow() >= envelope.expires_at:
+        if (
+            envelope.status == "SENT"
+            and envelope.expires_at is not None
+            and self.now() >= envelope.expires_at
+        ):
             self._move(envelope, "EXPIRED", "Envelope expired unsigned")
 
     def _move(self, envelope: Envelope, status: str, note: str) -> None:
         envelope.status = status
-        envelope.updated_at = utcnow()
+        envelope.updated_at = self.now()
         envelope.history.append((envelope.updated_at, note))
 
     def update_envelope(self, environment: str, envelope_id: str, fields: dict[str, Any]) -> Envelope:
@@ -459,7 +476,7 @@ class Store:
             for document_id in envelope.document_ids:
                 if document_id not in self.documents:
                     raise validation(f"document {document_id!r} was deleted", {"field": "documentIds"})
-            now = utcnow()
+            now = self.now()
             envelope.sent_at = now
             envelope.expires_at = now + self.envelope_lifetime
             for recipient in envelope.signers():
@@ -522,10 +539,10 @@ class Store:
                     envelope.status,
                 )
             recipient.status = "SIGNED"
-            recipient.signed_at = utcnow()
+            recipient.signed_at = self.now()
             self._move(envelope, "SENT", f"Signed by {recipient.name} <{recipient.email}>")
             if all(r.status == "SIGNED" for r in envelope.signers()):
-                envelope.completed_at = utcnow()
+                envelope.completed_at = self.now()
                 self._move(envelope, "COMPLETED", "All signers signed; envelope completed")
                 self.on_event(envelope.environment, "envelope.completed", envelope.public())
 
@@ -560,7 +577,7 @@ class Store:
             envelope = self._any_envelope(envelope_id)
             if envelope.status != "SENT":
                 raise invalid_state(f"envelope is {envelope.status}, not SENT", envelope.status)
-            envelope.expires_at = utcnow()
+            envelope.expires_at = self.now()
             self._expire_if_due(envelope)
             return envelope
 
@@ -628,6 +645,7 @@ class Store:
                 list(dict.fromkeys(events)),
                 "whsec_" + secrets.token_urlsafe(24),
                 self._next_seq(),
+                created_at=self.now(),
             )
             self.webhooks[webhook.id] = webhook
             return webhook

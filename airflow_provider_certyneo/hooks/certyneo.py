@@ -37,6 +37,7 @@ from airflow_provider_certyneo.hooks.protocol import (
 from airflow_provider_certyneo.hooks.storage import download_target, inspect_pdf
 from airflow_provider_certyneo.provider_info import CONNECTION_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_certyneo.ratelimit import TokenBucket, bucket_for, key_fingerprint
+from airflow_provider_certyneo.timestamps import ServerClock
 from airflow_provider_certyneo.types import (
     ApiKey,
     Document,
@@ -93,9 +94,14 @@ class _CertyneoBaseHook(BaseHook):
         self.backoff_cap = backoff_cap
         self._settings: CertyneoSettings | None = None
         self._bucket: TokenBucket | None = None
+        self.server_clock = ServerClock()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(certyneo_conn_id={self.certyneo_conn_id!r})"
+
+    def _observe(self, outcome: httpx.Response | httpx.TransportError) -> None:
+        if isinstance(outcome, httpx.Response):
+            self.server_clock.observe(outcome.headers.get("date"), time.time())
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -234,6 +240,7 @@ class CertyneoHook(_CertyneoBaseHook):
                 outcome: Outcome = None
                 if isinstance(effect, ApiCall):
                     outcome = self._send(client, effect)
+                    self._observe(outcome)
                 elif isinstance(effect, Throttle):
                     self._log_wait(effect)
                     self._bucket.drain(effect.seconds)
@@ -492,6 +499,7 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
                 outcome: Outcome = None
                 if isinstance(effect, ApiCall):
                     outcome = await self._send(client, effect)
+                    self._observe(outcome)
                 elif isinstance(effect, Throttle):
                     self._log_wait(effect)
                     self._bucket.drain(effect.seconds)

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_certyneo.exceptions import CertyneoError
@@ -112,19 +112,22 @@ class EnvelopeWatcher:
                 settings.rate_limit_per_minute * self.poll_share,
                 max(1, int(settings.rate_limit_burst * self.poll_share)),
             )
-            since: datetime | None = None
+            since: float | None = None  # this machine's time.time(); read in Certyneo's time when used
             next_list = 0.0
             while self._watches:
-                first_look = datetime.now(timezone.utc)
+                first_look = time.time()
                 all_read = await self._read_new(hook, budget)
                 if since is None and self._backfill is None:
                     since, next_list = first_look, time.monotonic() + self._interval()
                 elif time.monotonic() >= next_list and self._watches:
                     round_started = time.monotonic()
-                    list_started = datetime.now(timezone.utc)
+                    clock_known = hook.server_clock.observed
+                    list_started = time.time()
                     backfill, self._backfill = self._backfill, None
-                    start = min(t for t in (since, backfill) if t is not None)
-                    if await self._read_changes(hook, budget, start):
+                    start = min(
+                        filter(None, (None if since is None else hook.server_clock.at(since), backfill))
+                    )
+                    if await self._read_changes(hook, budget, start) and clock_known:
                         since = list_started
                     elif backfill is not None:
                         self._backfill = backfill
@@ -157,7 +160,8 @@ class EnvelopeWatcher:
         return True
 
     async def _read_changes(self, hook: CertyneoAsyncHook, budget: TokenBucket, since: datetime) -> bool:
-        """Deliver every envelope updated since ``since`` (less an overlap for clock skew).
+        """Deliver every envelope updated since ``since`` (less an overlap: changes committed while the last
+        list was in flight, and the clock estimate's error).
         False when the round failed and must be done again from the same ``since``."""
         try:
             await self._paced(budget)

@@ -146,3 +146,18 @@ def test_killed_process_restarts_from_its_state_file(tmp_path: Path) -> None:
         control.close()
     finally:
         emulator.stop()
+
+
+def test_clock_skew_shifts_timestamps_and_the_date_header(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client, draft: Any
+) -> None:
+    from email.utils import parsedate_to_datetime
+
+    from airflow_provider_certyneo.timestamps import parse_rfc3339
+
+    certyneo_emulator.control.configure(clockSkewSeconds=-3600)
+    response = api.get("/keys")
+    envelope = draft()
+    machine_now = time.time()
+    assert abs(parsedate_to_datetime(response.headers["date"]).timestamp() - (machine_now - 3600)) < 5
+    assert abs(parse_rfc3339(envelope["createdAt"]).timestamp() - (machine_now - 3600)) < 5

@@ -55,6 +55,26 @@ async def test_completed(certyneo_emulator: CertyneoEmulator, sent: str) -> None
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("known", [True, False], ids=["known_as_of", "read_first"])
+async def test_a_worker_clock_ahead_of_certyneo_misses_nothing(
+    certyneo_emulator: CertyneoEmulator, pdf_file: Path, known: bool
+) -> None:
+    """Certyneo's clock is a minute behind this machine's: "changed since" must be asked in Certyneo's time
+    (read from its Date header), or the signature, stamped a minute "earlier", is never seen."""
+    certyneo_emulator.control.configure(clockSkewSeconds=-60)
+    with CertyneoHook() as hook:
+        envelope = hook.create_envelope("Contrat", [hook.upload_document(pdf_file)["id"]], SIGNER)
+        updated_at = hook.send_envelope(envelope["id"])["updatedAt"]
+    trigger = CertyneoEnvelopeTrigger(
+        envelope["id"], poll_interval=0.1, known_as_of=updated_at if known else None
+    )
+    signing = asyncio.create_task(act_later(0.6, certyneo_emulator.control.sign, envelope["id"]))
+    event = await first_event(trigger, within=5)
+    await signing
+    assert event["status"] == "success"
+
+
+@pytest.mark.asyncio
 async def test_declined_names_signer_and_reason(certyneo_emulator: CertyneoEmulator, sent: str) -> None:
     certyneo_emulator.control.decline(sent, "Montant erroné")
     event = await first_event(CertyneoEnvelopeTrigger(sent, poll_interval=0.1))
