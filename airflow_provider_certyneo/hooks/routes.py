@@ -13,8 +13,10 @@ does I/O. POSTs that are unsafe to repeat say how their lost answers are recover
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -62,6 +64,49 @@ def get_page(
     return page
 
 
+def find_newest(
+    path: str,
+    policy: RetryPolicy,
+    wanted: Callable[[dict[str, Any]], bool],
+    filters: Iterable[tuple[str, str]] = (),
+    too_old: Callable[[dict[str, Any]], bool] = lambda item: False,
+) -> Call:
+    """The first (newest) listed item that is ``wanted``, paging on until the list ends or an item is
+    ``too_old``; None when there is none."""
+    cursor = None
+    while True:
+        page = yield from get_page(path, policy, LIST_PAGE, cursor, filters)
+        for item in page.get("data", []):
+            if too_old(item):
+                return None
+            if wanted(item):
+                return item
+        cursor = page.get("nextCursor")
+        if not cursor:
+            return None
+
+
+Finder = Callable[[datetime, RetryPolicy], Call]
+
+
+def post_once(call: ApiCall, policy: RetryPolicy, find: Finder, reuse_since: datetime | None) -> Call:
+    """A POST that creates something and must never create it twice. ``find(since, policy)`` looks for what
+    such a POST made since then: with ``reuse_since`` (a retried task), what an earlier try made is returned
+    instead of posting; a lost answer is recovered by finding what this POST made."""
+    started = datetime.now(timezone.utc)
+    if reuse_since is not None:
+        earlier = yield from find(reuse_since, policy)
+        if earlier is not None:
+            return earlier
+
+    def recover(policy: RetryPolicy) -> Call:
+        found = yield from find(started, policy)
+        return None if found is None else Recovered(found)
+
+    created = yield from call_json(replace(call, safe_to_repeat=False, recover=recover), policy)
+    return created
+
+
 # Documents --------------------------------------------------------------------------------------------
 
 
@@ -70,38 +115,20 @@ def find_identical_document(
 ) -> Call:
     """The newest document uploaded since ``since`` with the same name, size and SHA-256, or None."""
     oldest = rfc3339(since - CLOCK_SKEW)
-    cursor = None
-    while True:
-        page = yield from get_page("/documents", policy, LIST_PAGE, cursor)
-        for document in page.get("data", []):
-            if document.get("createdAt", "") < oldest:
-                return None
-            if (
-                document.get("sha256") == sha256
-                and document.get("size") == size
-                and document.get("filename") == filename
-            ):
-                return document
-        cursor = page.get("nextCursor")
-        if not cursor:
-            return None
+    document = yield from find_newest(
+        "/documents",
+        policy,
+        wanted=lambda d: (d.get("sha256"), d.get("size"), d.get("filename")) == (sha256, size, filename),
+        too_old=lambda d: d.get("createdAt", "") < oldest,
+    )
+    return document
 
 
 def upload_document(
     upload: Upload, size: int, sha256: str, policy: RetryPolicy, reuse_since: datetime | None = None
 ) -> Call:
-    started = datetime.now(timezone.utc)
-    if reuse_since is not None:
-        earlier = yield from find_identical_document(upload.filename, size, sha256, reuse_since, policy)
-        if earlier is not None:
-            return earlier
-
-    def recover(policy: RetryPolicy) -> Call:
-        found = yield from find_identical_document(upload.filename, size, sha256, started, policy)
-        return None if found is None else Recovered(found)
-
-    call = ApiCall("POST", "/documents", upload=upload, safe_to_repeat=False, recover=recover)
-    document = yield from call_json(call, policy)
+    find = partial(find_identical_document, upload.filename, size, sha256)
+    document = yield from post_once(ApiCall("POST", "/documents", upload=upload), policy, find, reuse_since)
     return document
 
 
@@ -162,30 +189,13 @@ def same_envelope(envelope: dict[str, Any], body: dict[str, Any]) -> bool:
 def find_identical_draft(body: dict[str, Any], since: datetime, policy: RetryPolicy) -> Call:
     """The newest DRAFT changed since ``since`` with the same subject, documents and recipients, or None."""
     filters = (("status", "DRAFT"), ("updatedSince", rfc3339(since - CLOCK_SKEW)))
-    cursor = None
-    while True:
-        page = yield from get_page("/envelopes", policy, LIST_PAGE, cursor, filters)
-        for envelope in page.get("data", []):
-            if same_envelope(envelope, body):
-                return envelope
-        cursor = page.get("nextCursor")
-        if not cursor:
-            return None
+    envelope = yield from find_newest("/envelopes", policy, lambda e: same_envelope(e, body), filters)
+    return envelope
 
 
 def create_envelope(body: dict[str, Any], policy: RetryPolicy, reuse_since: datetime | None = None) -> Call:
-    started = datetime.now(timezone.utc)
-    if reuse_since is not None:
-        earlier = yield from find_identical_draft(body, reuse_since, policy)
-        if earlier is not None:
-            return earlier
-
-    def recover(policy: RetryPolicy) -> Call:
-        found = yield from find_identical_draft(body, started, policy)
-        return None if found is None else Recovered(found)
-
-    call = ApiCall("POST", "/envelopes", json=body, safe_to_repeat=False, recover=recover)
-    envelope = yield from call_json(call, policy)
+    find = partial(find_identical_draft, body)
+    envelope = yield from post_once(ApiCall("POST", "/envelopes", json=body), policy, find, reuse_since)
     return envelope
 
 
