@@ -6,8 +6,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
+from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.server import emulator_process
 
 KEY = "sk_test_" + "benchmark" * 4
@@ -24,3 +26,20 @@ def emulator(per_minute: float, burst: int, **extra: float) -> Iterator[tuple[st
         control = EmulatorControl(base_url)
         yield "certyneo_bench", control
         control.close()
+
+
+def contract_rows(purpose: str, count: int) -> tuple[Path, list[dict[str, str]]]:
+    """A fresh work folder holding one PDF, and ``count`` bulk rows sending it to distinct signers."""
+    work = Path(tempfile.mkdtemp(prefix=f"certyneo-{purpose}-"))
+    pdf = work / "contract.pdf"
+    pdf.write_bytes(text_pdf("Contract", [f"{purpose} benchmark"]))
+    rows = [
+        {
+            "pdf": str(pdf),
+            "subject": f"Contract {i}",
+            "signer_email": f"client{i}@example.com",
+            "signer_name": f"Client {i}",
+        }
+        for i in range(count)
+    ]
+    return work, rows

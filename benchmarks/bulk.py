@@ -12,34 +12,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from _emulator import emulator
+from _emulator import contract_rows, emulator
 
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import contracts_from_list
 from airflow_provider_certyneo.bulk.pipeline import send_all
-from airflow_provider_certyneo.emulator.pdf import text_pdf
 
 N = int(os.environ.get("BULK_CONTRACTS", "1000"))
 PER_MINUTE, BURST = 6000, 200
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="certyneo-bulk-"))
-    pdf = work / "contract.pdf"
-    pdf.write_bytes(text_pdf("Contract", ["Bulk benchmark"]))
-    rows = [
-        {
-            "pdf": str(pdf),
-            "subject": f"Contract {i}",
-            "signer_email": f"client{i}@example.com",
-            "signer_name": f"Client {i}",
-        }
-        for i in range(N)
-    ]
+    work, rows = contract_rows("bulk", N)
     contracts = contracts_from_list(rows)
     with emulator(per_minute=PER_MINUTE, burst=BURST) as (conn_id, control):
         started = time.monotonic()

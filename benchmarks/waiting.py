@@ -18,17 +18,15 @@ import json
 import os
 import random
 import statistics
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from _emulator import emulator
+from _emulator import contract_rows, emulator
 
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import contracts_from_list
 from airflow_provider_certyneo.bulk.pipeline import send_all
-from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
 
 N, INTERVAL, SPREAD = 1000, 5.0, 60.0
@@ -98,18 +96,7 @@ async def wait_all(conn_id: str, ids: list[str], known_as_of: str, control: obje
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="certyneo-waiting-"))
-    pdf = work / "contract.pdf"
-    pdf.write_bytes(text_pdf("Contract", ["Waiting benchmark"]))
-    rows = [
-        {
-            "pdf": str(pdf),
-            "subject": f"Contract {i}",
-            "signer_email": f"c{i}@example.com",
-            "signer_name": f"C {i}",
-        }
-        for i in range(N)
-    ]
+    work, rows = contract_rows("waiting", N)
     with emulator(per_minute=6000, burst=200) as (conn_id, control):
         control.configure(ratePerMinute=10_000_000, burst=1_000_000)
         fast = json.loads(os.environ["AIRFLOW_CONN_CERTYNEO_BENCH"])
