@@ -10,7 +10,14 @@ VENV := .venv
 VENV_OLDEST := .venv-airflow31
 UV = $(VENV)/bin/uv
 
-.PHONY: quickstart test lint unit smoke benchmarks clean
+.PHONY: quickstart test lint unit smoke benchmarks clean system-packages
+
+# Debian's redis-server for the tests and benchmarks of the shared rate governor (installed where missing).
+system-packages:
+	@command -v redis-server >/dev/null || { \
+		echo "installing redis-server (Debian package)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +40,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed system-packages
 	$(VENV)/bin/python -m pytest -q
 
 smoke: $(VENV_OLDEST)/.installed
@@ -41,7 +48,7 @@ smoke: $(VENV_OLDEST)/.installed
 
 test: lint unit smoke
 
-benchmarks: $(VENV)/.installed
+benchmarks: $(VENV)/.installed system-packages
 	for script in benchmarks/[!_]*.py; do $(VENV)/bin/python $$script || exit 1; done
 
 clean:

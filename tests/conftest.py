@@ -31,11 +31,14 @@ def pdf_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_buckets() -> None:
-    """Each test starts with full client-side buckets, as the emulator's are reset for it."""
-    from airflow_provider_certyneo.ratelimit import forget_buckets
+def _fresh_buckets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with full client-side buckets (in this process and in this machine's state folder),
+    as the emulator's are reset for it."""
+    from airflow_provider_certyneo.governor.governor import forget_governors
+    from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 
-    forget_buckets()
+    forget_governors()
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path_factory.mktemp("rate-state")))
 
 
 @pytest.fixture(scope="session")

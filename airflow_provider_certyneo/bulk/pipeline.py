@@ -1,9 +1,11 @@
 """The bulk pipeline: upload, create and send every contract, as fast as the key's token bucket allows.
 
-Each contract goes through its three requests in order; many contracts are in flight at once, and the
-hook's bucket paces them all, so the run takes the token-bucket floor and draws no 429. Before doing
-anything a retried run looks up, on the server, the envelopes it may already have made (same subject and
-recipients, created since the run started), so a step whose journal line was lost is not done twice.
+Each contract goes through its requests in order; many contracts are in flight at once, and the key's
+governor paces them all, so the run takes the token-bucket floor and draws no 429. Contracts that share a
+PDF share one upload (matched by SHA-256, also across a resumed run), so those cost 2 requests, not 3.
+Before doing anything a retried run looks up, on the server, the envelopes it may already have made (same
+subject and recipients, created since the run started), so a step whose journal line was lost is not done
+twice.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import Contract
 from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoInvalidStateError
+from airflow_provider_certyneo.governor.governor import key_fingerprint
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
+from airflow_provider_certyneo.hooks.storage import inspect_pdf
 from airflow_provider_certyneo.timestamps import parse_rfc3339, rfc3339
 
 log = logging.getLogger(__name__)
@@ -52,11 +56,58 @@ async def already_made(hook: CertyneoAsyncHook, journal: Journal) -> dict[tuple[
     return found
 
 
+class SharedUploads:
+    """One upload per distinct PDF in a run, found by SHA-256; a resumed run starts from the uploads its
+    journal recorded. Only uploads made with the same key (and so the same environment) are reused: a
+    document is invisible to any other key."""
+
+    def __init__(self, hook: CertyneoAsyncHook, journal: Journal, owner: str) -> None:
+        self.hook = hook
+        self.owner = owner
+        self._digests: dict[str, str] = {}
+        self._documents: dict[str, asyncio.Future[str]] = {}
+        loop = asyncio.get_running_loop()
+        for state in journal.rows.values():
+            digest, document_id = state.get("document_sha256"), state.get("document_id")
+            if (
+                digest
+                and document_id
+                and state.get("document_owner") == owner
+                and digest not in self._documents
+            ):
+                self._documents[digest] = loop.create_future()
+                self._documents[digest].set_result(document_id)
+
+    def owns(self, state: dict[str, Any]) -> bool:
+        """Whether a journal row's document was uploaded with this key (rows from before owners: yes)."""
+        return state.get("document_owner", self.owner) == self.owner
+
+    def digest(self, source: Any) -> str:
+        name = str(source)
+        if name not in self._digests:
+            self._digests[name] = inspect_pdf(source)[2]
+        return self._digests[name]
+
+    async def document_id(self, source: Any, digest: str) -> str:
+        future = self._documents.get(digest)
+        if future is None:
+            future = self._documents[digest] = asyncio.get_running_loop().create_future()
+            try:
+                future.set_result((await self.hook.upload_document(source))["id"])
+            except BaseException as exc:
+                del self._documents[digest]
+                future.set_exception(exc)
+                future.exception()
+                raise
+        return await asyncio.shield(future)
+
+
 async def send_one(
     hook: CertyneoAsyncHook,
     contract: Contract,
     journal: Journal,
     existing: dict[tuple[str, tuple[str, ...]], Any],
+    uploads: SharedUploads,
 ) -> dict[str, Any]:
     state = journal.rows.get(contract.row, {})
     if state.get("status") == "sent":
@@ -65,10 +116,13 @@ async def send_one(
     if envelope is None and state.get("envelope_id"):
         envelope = dict(await hook.get_envelope(state["envelope_id"]))
     if envelope is None:
-        document_id = state.get("document_id")
+        document_id = state.get("document_id") if uploads.owns(state) else None
         if not document_id:
-            document_id = (await hook.upload_document(contract.pdf))["id"]
-            journal.record(contract.row, document_id=document_id)
+            digest = uploads.digest(contract.pdf)
+            document_id = await uploads.document_id(contract.pdf, digest)
+            journal.record(
+                contract.row, document_id=document_id, document_sha256=digest, document_owner=uploads.owner
+            )
         body = contract.body
         envelope = dict(
             await hook.create_envelope(
@@ -96,6 +150,8 @@ async def send_all(
 ) -> list[dict[str, Any]]:
     """Send every valid contract once; one result per row, in order, errors included."""
     async with CertyneoAsyncHook(conn_id) as hook:
+        settings = await hook.asettings()
+        uploads = SharedUploads(hook, journal, f"{settings.environment}:{key_fingerprint(settings.api_key)}")
         existing = await already_made(hook, journal) if journal.rows else {}
         gate = asyncio.Semaphore(max_in_flight)
 
@@ -104,7 +160,7 @@ async def send_all(
                 return result(contract, error=contract.error)
             async with gate:
                 try:
-                    return await send_one(hook, contract, journal, existing)
+                    return await send_one(hook, contract, journal, existing, uploads)
                 except CertyneoError as exc:
                     journal.record(contract.row, status="failed", error=str(exc))
                     return result(contract, error=str(exc), retryable=exc.retryable)

@@ -21,6 +21,8 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_certyneo import __version__
 from airflow_provider_certyneo.exceptions import CertyneoError
+from airflow_provider_certyneo.governor.governor import Governor, governor_for, key_fingerprint
+from airflow_provider_certyneo.governor.rule import Rule
 from airflow_provider_certyneo.hooks import routes
 from airflow_provider_certyneo.hooks.connection import CertyneoSettings, settings_from_connection
 from airflow_provider_certyneo.hooks.protocol import (
@@ -36,7 +38,6 @@ from airflow_provider_certyneo.hooks.protocol import (
 )
 from airflow_provider_certyneo.hooks.storage import download_target, inspect_pdf
 from airflow_provider_certyneo.provider_info import CONNECTION_FIELDS, UI_FIELD_BEHAVIOUR
-from airflow_provider_certyneo.ratelimit import TokenBucket, bucket_for, key_fingerprint
 from airflow_provider_certyneo.timestamps import ServerClock
 from airflow_provider_certyneo.types import (
     ApiKey,
@@ -93,7 +94,7 @@ class _CertyneoBaseHook(BaseHook):
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._settings: CertyneoSettings | None = None
-        self._bucket: TokenBucket | None = None
+        self._governor: Governor | None = None
         self.server_clock = ServerClock()
 
     def __repr__(self) -> str:
@@ -137,18 +138,37 @@ class _CertyneoBaseHook(BaseHook):
         except Exception:  # noqa: BLE001 - masking is best effort outside a task
             log.debug("secret masker not available here")
         self._settings = settings
-        self._bucket = bucket_for(settings.api_key, settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self._governor = self.governor()
         log.info(
-            "Certyneo connection %r: %s environment at %s (key %s…, fingerprint %s)",
+            "Certyneo connection %r: %s environment at %s (key %s…, fingerprint %s; pace shared by: %s)",
             settings.conn_id,
             settings.environment,
             settings.base_url,
             f"sk_{settings.environment}_",
             key_fingerprint(settings.api_key),
+            "this machine"
+            if settings.rate_limit_store == "host"
+            else f"Redis {settings.rate_limit_redis_conn_id!r}"
+            if settings.rate_limit_store == "redis"
+            else "this process",
         )
         if not settings.verify_ssl:
             log.warning("Certyneo connection %r: TLS certificate verification is OFF", settings.conn_id)
         return settings
+
+    def governor(self, purpose: str = "requests", share: float = 1.0) -> Governor:
+        """The governor pacing this key's ``purpose`` at ``share`` of its rate, shared as the connection
+        says (``rate_limit_store``): by this machine's processes, all hosts via Redis, or this process."""
+        settings = self._settings
+        assert settings is not None, "read the connection first"
+        rule = Rule(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        return governor_for(
+            settings.api_key,
+            rule if share == 1.0 else rule.share(share),
+            settings.rate_limit_store,
+            settings.rate_limit_redis_conn_id,
+            purpose,
+        )
 
     @property
     def policy(self) -> RetryPolicy:
@@ -233,7 +253,7 @@ class CertyneoHook(_CertyneoBaseHook):
 
     def _run(self, call: Generator[Effect, Outcome, Any]) -> Any:
         client = self.get_conn()
-        assert self._bucket is not None
+        assert self._governor is not None
         try:
             effect = next(call)
             while True:
@@ -243,7 +263,7 @@ class CertyneoHook(_CertyneoBaseHook):
                     self._observe(outcome)
                 elif isinstance(effect, Throttle):
                     self._log_wait(effect)
-                    self._bucket.drain(effect.seconds)
+                    self._governor.drain(effect.seconds)
                 else:
                     self._log_wait(effect)
                     time.sleep(effect.seconds)
@@ -252,10 +272,8 @@ class CertyneoHook(_CertyneoBaseHook):
             return stop.value
 
     def _send(self, client: httpx.Client, call: ApiCall) -> httpx.Response | httpx.TransportError:
-        assert self._bucket is not None
-        wait = self._bucket.reserve()
-        if wait > 0:
-            time.sleep(wait)
+        assert self._governor is not None
+        self._governor.pace()
         started = time.monotonic()
         try:
             if call.sink is not None:
@@ -492,7 +510,7 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
 
     async def _run(self, call: Generator[Effect, Outcome, Any]) -> Any:
         client = await self.get_async_conn()
-        assert self._bucket is not None
+        assert self._governor is not None
         try:
             effect = next(call)
             while True:
@@ -502,7 +520,7 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
                     self._observe(outcome)
                 elif isinstance(effect, Throttle):
                     self._log_wait(effect)
-                    self._bucket.drain(effect.seconds)
+                    await self._governor.adrain(effect.seconds)
                 else:
                     self._log_wait(effect)
                     await asyncio.sleep(effect.seconds)
@@ -511,10 +529,8 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
             return stop.value
 
     async def _send(self, client: httpx.AsyncClient, call: ApiCall) -> httpx.Response | httpx.TransportError:
-        assert self._bucket is not None
-        wait = self._bucket.reserve()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        assert self._governor is not None
+        await self._governor.apace()
         try:
             if call.sink is not None:
                 async with client.stream(call.method, call.path, **self._request_options(call)) as response:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_certyneo.exceptions import CertyneoConfigError
+from airflow_provider_certyneo.governor.governor import STORES
 
 DEFAULT_BASE_URL = "https://certyneo.com"
 KEY_PATTERN = re.compile(r"^sk_(test|live)_[A-Za-z0-9_-]{24,}$")
@@ -30,6 +31,8 @@ class CertyneoSettings:
     max_rate_limit_wait: float = 900.0
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    rate_limit_store: str = "host"
+    rate_limit_redis_conn_id: str | None = None
 
     @property
     def api_url(self) -> str:
@@ -71,6 +74,22 @@ def _boolean(conn_id: str, extra: dict[str, Any], name: str, default: bool) -> b
     if text in ("false", "0", "no", "off"):
         return False
     raise CertyneoConfigError(f"connection {conn_id!r}: extra field {name!r} is {value!r}; use true or false")
+
+
+def _rate_limit_store(conn_id: str, extra: dict[str, Any]) -> tuple[str, str | None]:
+    """Where the key's bucket is shared: ``host`` (default), ``redis`` (with a redis connection id), or
+    ``process``. Naming a redis connection alone means ``redis``."""
+    redis_conn_id = _extra_value(extra, "rate_limit_redis_conn_id")
+    store = str(_extra_value(extra, "rate_limit_store") or ("redis" if redis_conn_id else "host")).lower()
+    if store not in STORES:
+        raise CertyneoConfigError(
+            f"connection {conn_id!r}: extra field 'rate_limit_store' is {store!r}; use 'host' (the processes "
+            "of one machine share the key's pace), 'redis' (every host does, through a Redis connection) or "
+            "'process'"
+        )
+    if store == "redis" and not redis_conn_id:
+        redis_conn_id = "redis_default"
+    return store, (str(redis_conn_id) if store == "redis" else None)
 
 
 def base_url_from(conn_id: str, host: str | None, port: int | None, schema: str | None) -> str:
@@ -118,6 +137,7 @@ def settings_from_connection(conn: Any) -> CertyneoSettings:
             f"connection {conn_id!r} is marked environment={declared!r} but holds a {environment} key "
             f"(sk_{environment}_…); put a sk_{declared}_… key in it or fix the 'environment' extra"
         )
+    store, redis_conn_id = _rate_limit_store(conn_id, extra)
     return CertyneoSettings(
         conn_id=conn_id,
         base_url=base_url_from(conn_id, _extra_value(extra, "base_url") or conn.host, conn.port, conn.schema),
@@ -131,4 +151,6 @@ def settings_from_connection(conn: Any) -> CertyneoSettings:
         max_rate_limit_wait=float(_number(conn_id, extra, "max_rate_limit_wait", 900.0, float)),
         backoff_base=float(_number(conn_id, extra, "backoff_base", 0.5, float)),
         backoff_cap=float(_number(conn_id, extra, "backoff_cap", 30.0, float)),
+        rate_limit_store=store,
+        rate_limit_redis_conn_id=redis_conn_id,
     )

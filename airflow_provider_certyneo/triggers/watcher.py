@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_certyneo.exceptions import CertyneoError
+from airflow_provider_certyneo.governor.governor import Governor
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
-from airflow_provider_certyneo.ratelimit import TokenBucket, bucket_for
 
 log = logging.getLogger(__name__)
 DEFAULT_POLL_SHARE = 0.5
@@ -98,20 +98,14 @@ class EnvelopeWatcher:
         for queue in watch.queues:
             queue.put_nowait(update)
 
-    async def _paced(self, budget: TokenBucket) -> None:
-        wait = budget.reserve()
-        if wait > 0:
-            await asyncio.sleep(wait)
+    async def _paced(self, budget: Governor) -> None:
+        await budget.apace()
         self.requests += 1
 
     async def _run(self) -> None:
         async with CertyneoAsyncHook(self.conn_id) as hook:
-            settings = await hook.asettings()
-            budget = bucket_for(
-                f"poll:{settings.api_key}",
-                settings.rate_limit_per_minute * self.poll_share,
-                max(1, int(settings.rate_limit_burst * self.poll_share)),
-            )
+            await hook.asettings()
+            budget = hook.governor("poll", self.poll_share)
             since: float | None = None  # this machine's time.time(); read in Certyneo's time when used
             next_list = 0.0
             while self._watches:
@@ -141,7 +135,7 @@ class EnvelopeWatcher:
     def _interval(self) -> float:
         return min((w.interval for w in self._watches.values()), default=0.0)
 
-    async def _read_new(self, hook: CertyneoAsyncHook, budget: TokenBucket) -> bool:
+    async def _read_new(self, hook: CertyneoAsyncHook, budget: Governor) -> bool:
         """One GET for each newly watched envelope: its state now."""
         for envelope_id in sorted(self._new):
             self._new.discard(envelope_id)
@@ -159,7 +153,7 @@ class EnvelopeWatcher:
                 return False
         return True
 
-    async def _read_changes(self, hook: CertyneoAsyncHook, budget: TokenBucket, since: datetime) -> bool:
+    async def _read_changes(self, hook: CertyneoAsyncHook, budget: Governor, since: datetime) -> bool:
         """Deliver every envelope updated since ``since`` (less an overlap: changes committed while the last
         list was in flight, and the clock estimate's error).
         False when the round failed and must be done again from the same ``since``."""
