@@ -25,6 +25,18 @@ CONNECTION_FIELDS: dict[str, Any] = {
         "description": "Requests allowed at once before pacing starts; Certyneo allows 200.",
         "schema": {"type": ["integer", "null"], "default": 200},
     },
+    "rate_limit_store": {
+        "label": "Rate limit shared by",
+        "description": "Where the key's pace is kept: 'host' (every process of a machine: LocalExecutor, "
+        "standalone), 'redis' (every host: Celery, Kubernetes, several triggerers) or 'process'.",
+        "schema": {"type": ["string", "null"], "enum": ["host", "redis", "process", None], "default": "host"},
+    },
+    "rate_limit_redis_conn_id": {
+        "label": "Redis connection for the rate limit",
+        "description": "An Airflow 'redis' connection id (needs apache-airflow-providers-redis); setting "
+        "it shares the pace through Redis.",
+        "schema": {"type": ["string", "null"], "default": None},
+    },
     "verify_ssl": {
         "label": "Verify TLS certificates",
         "description": "Leave on. Turning it off logs a warning on every hook.",

@@ -1,20 +1,23 @@
 """Bulk contracts from a CSV manifest of clients, two ways, each followed by a summary of who signed.
 
-``certyneo_bulk_mapped``: dynamic task mapping — one upload, create and deferred send-and-wait task per
-client. Every API-calling task runs in the ``certyneo_api`` pool, sized for the key (create it with
+``certyneo_bulk_mapped``: dynamic task mapping — one upload per distinct PDF (clients who get the same
+PDF share it, matched by SHA-256), then one create and one deferred send-and-wait task per client. Every
+API-calling task runs in the ``certyneo_api`` pool, sized for the key (create it with
 ``airflow pools set certyneo_api 8 "Certyneo key: 100 requests/min"``; leave *include deferred* off so that
-waiting tasks hold no slot: all waiting triggers of a key share one poller). 429s caused by several
-workers sharing the key are absorbed by the hook. Cost: 3 requests per contract to send, plus about one
-request per poll interval for all the waiting ones together.
+waiting tasks hold no slot: all waiting triggers of a key share one poller). The workers of a machine share
+the key's pace (on several hosts, share it through Redis: see the README). Cost: 2 requests per contract
+(3 when each has its own PDF), plus about one request per poll interval for all the waiting ones together.
 
-``certyneo_bulk_operator``: one CertyneoBulkSendOperator task — the same 3 requests per contract, paced
-by one token bucket (no 429s), resumable from its journal, then one deferred wait for the whole set.
+``certyneo_bulk_operator``: one CertyneoBulkSendOperator task — the same requests per contract (one upload
+per distinct PDF), paced by the key's governor (no 429s), resumable from its journal, then one deferred
+wait for the whole set.
 At Certyneo's 100 requests/min, 2,000 contracts take about an hour either way: the limit decides.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -78,27 +81,46 @@ with DAG(
 
     @task
     def read_clients(manifest: str) -> list[dict[str, Any]]:
+        """The manifest's rows, each with its PDF's path and SHA-256."""
         folder = Path(manifest).parent
+        digests: dict[str, str] = {}
         with open(manifest, newline="", encoding="utf-8") as handle:
-            return [{**row, "pdf": str(folder / row["pdf"])} for row in csv.DictReader(handle)]
+            clients = [{**row, "pdf": str(folder / row["pdf"])} for row in csv.DictReader(handle)]
+        for client in clients:
+            if client["pdf"] not in digests:
+                digests[client["pdf"]] = hashlib.sha256(Path(client["pdf"]).read_bytes()).hexdigest()
+            client["pdf_sha256"] = digests[client["pdf"]]
+        return clients
+
+    def distinct(clients: list[dict[str, Any]]) -> dict[str, str]:
+        """SHA-256 -> the first path with that content, in manifest order."""
+        first: dict[str, str] = {}
+        for client in clients:
+            first.setdefault(client["pdf_sha256"], client["pdf"])
+        return first
+
+    @task
+    def distinct_pdfs(clients: list[dict[str, Any]]) -> list[str]:
+        return list(distinct(clients).values())
 
     @task
     def envelopes_to_create(clients: list[dict[str, Any]], document_ids: list[str]) -> list[dict[str, Any]]:
+        document_of = dict(zip(distinct(clients), document_ids, strict=True))
         return [
             {
                 "subject": client["subject"],
-                "document_ids": [document_id],
+                "document_ids": [document_of[client["pdf_sha256"]]],
                 "recipients": [
                     {"email": client["signer_email"], "name": client["signer_name"], "role": "SIGNER"}
                 ],
             }
-            for client, document_id in zip(clients, document_ids, strict=True)
+            for client in clients
         ]
 
     clients = read_clients("{{ params.manifest }}")
     upload = CertyneoUploadDocumentOperator.partial(
         task_id="upload", pool=POOL, map_index_template="{{ task.source.rsplit('/', 1)[-1] }}"
-    ).expand(source=clients.map(lambda client: client["pdf"]))
+    ).expand(source=distinct_pdfs(clients))
     create = CertyneoCreateEnvelopeOperator.partial(task_id="create", pool=POOL).expand_kwargs(
         envelopes_to_create(clients, upload.output)
     )

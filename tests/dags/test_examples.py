@@ -52,6 +52,30 @@ def test_bulk_mapped_signed(signing_emulator: CertyneoEmulator, manifest: Path, 
     assert set(sends.values()) == {1}
 
 
+def test_bulk_mapped_uploads_each_distinct_pdf_once(
+    signing_emulator: CertyneoEmulator, manifest: Path, output: Any
+) -> None:
+    """Three clients get one policy PDF and two get another: two uploads, five envelopes, each sent once."""
+    rows = manifest.read_text(encoding="utf-8").splitlines()
+    header, body = rows[0], rows[1:]
+    pdf_column = header.split(",").index("pdf")
+    shared = [
+        ",".join(
+            c if n != pdf_column else ("clients/client-001.pdf" if i < 3 else "clients/client-002.pdf")
+            for n, c in enumerate(row.split(","))
+        )
+        for i, row in enumerate(body)
+    ]
+    manifest.write_text("\n".join([header, *shared]) + "\n", encoding="utf-8")
+    run = load("certyneo_bulk_contracts").mapped_dag.test()
+    assert {str(ti.state) for ti in run.get_task_instances()} == {"success"}
+    counters = signing_emulator.control.counters()
+    assert counters["documents"] == 2
+    assert counters["requests"].get("POST /api/v1/documents") == 2, counters["requests"]
+    assert set(counters["sends"].values()) == {1}
+    assert len(counters["sends"]) == 5
+
+
 def test_bulk_mapped_declined(signing_emulator: CertyneoEmulator, manifest: Path, output: Any) -> None:
     signing_emulator.control.configure(autoAction="decline", declineReason="Trop cher")
     run = load("certyneo_bulk_contracts").mapped_dag.test()

@@ -98,6 +98,7 @@ def test_json_form_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"password": LIVE, "extra": '{"environment": "test"}'}, "holds a live key"),
         ({"password": KEY, "extra": '{"timeout": "soon"}'}, "'timeout'"),
         ({"password": KEY, "extra": '{"verify_ssl": "maybe"}'}, "'verify_ssl'"),
+        ({"password": KEY, "extra": '{"rate_limit_store": "cluster"}'}, "'rate_limit_store'"),
     ],
 )
 def test_errors_name_the_field(fields: dict[str, Any], fragment: str) -> None:
@@ -105,6 +106,19 @@ def test_errors_name_the_field(fields: dict[str, Any], fragment: str) -> None:
         settings(**fields)
     assert fragment in str(caught.value)
     assert KEY not in str(caught.value)
+
+
+def test_rate_limit_store_defaults_to_the_host_and_a_redis_connection_means_redis() -> None:
+    assert (settings(password=KEY).rate_limit_store, settings(password=KEY).rate_limit_redis_conn_id) == (
+        "host",
+        None,
+    )
+    shared = settings(password=KEY, extra='{"rate_limit_redis_conn_id": "redis_rate"}')
+    assert (shared.rate_limit_store, shared.rate_limit_redis_conn_id) == ("redis", "redis_rate")
+    assert settings(password=KEY, extra='{"rate_limit_store": "redis"}').rate_limit_redis_conn_id == (
+        "redis_default"
+    )
+    assert settings(password=KEY, extra='{"rate_limit_store": "process"}').rate_limit_store == "process"
 
 
 def test_http_allowed_for_localhost_only() -> None:
@@ -132,6 +146,8 @@ def test_form_is_declared_for_the_ui() -> None:
         "max_retries",
         "rate_limit_per_minute",
         "rate_limit_burst",
+        "rate_limit_store",
+        "rate_limit_redis_conn_id",
         "verify_ssl",
     }
     assert conn_type["ui-field-behaviour"]["relabeling"] == {"host": "Base URL", "password": "API key"}
