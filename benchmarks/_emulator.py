@@ -28,14 +28,17 @@ def emulator(per_minute: float, burst: int, **extra: float) -> Iterator[tuple[st
         control.close()
 
 
-def contract_rows(purpose: str, count: int) -> tuple[Path, list[dict[str, str]]]:
-    """A fresh work folder holding one PDF, and ``count`` bulk rows sending it to distinct signers."""
+def contract_rows(purpose: str, count: int, distinct_pdfs: bool = False) -> tuple[Path, list[dict[str, str]]]:
+    """A fresh work folder and ``count`` bulk rows to distinct signers: one PDF for all, or one each."""
     work = Path(tempfile.mkdtemp(prefix=f"certyneo-{purpose}-"))
-    pdf = work / "contract.pdf"
-    pdf.write_bytes(text_pdf("Contract", [f"{purpose} benchmark"]))
+    pdfs = []
+    for i in range(count if distinct_pdfs else 1):
+        pdf = work / f"contract-{i}.pdf"
+        pdf.write_bytes(text_pdf(f"Contract {i}", [f"{purpose} benchmark"]))
+        pdfs.append(pdf)
     rows = [
         {
-            "pdf": str(pdf),
+            "pdf": str(pdfs[i % len(pdfs)]),
             "subject": f"Contract {i}",
             "signer_email": f"client{i}@example.com",
             "signer_name": f"Client {i}",

@@ -152,6 +152,9 @@ def _worker(requests: int) -> None:
 
     with CertyneoHook("certyneo_fleet") as hook:
         hook.get_conn()
+        for store in hook.governor().stores:
+            if hasattr(store, "connect"):
+                store.connect()
         print("FLEET ready", flush=True)
         sys.stdin.readline()
         for _ in range(requests):

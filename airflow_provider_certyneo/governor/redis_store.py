@@ -59,7 +59,8 @@ class RedisStore:
         self._script: Any = None
         self._lock = threading.Lock()
 
-    def _client_script(self) -> Any:
+    def connect(self) -> Any:
+        """The Redis client's registered script, made on first use (call it early to pay the set-up then)."""
         with self._lock:
             if self._script is None:
                 from airflow.providers.redis.hooks.redis import RedisHook
@@ -77,7 +78,7 @@ class RedisStore:
 
     def apply(self, op: Op, blocking: bool = True) -> float | None:
         amount = repr(op.seconds) if isinstance(op, Drain) else "take"
-        answer = self._client_script()(
+        answer = self.connect()(
             keys=[self.key], args=[repr(self.rule.per_second), repr(self.rule.capacity), amount]
         )
         return float(answer)
