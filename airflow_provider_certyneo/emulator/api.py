@@ -10,9 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from airflow_provider_certyneo.emulator.errors import ApiError, validation
-from airflow_provider_certyneo.emulator.openapi import DOCUMENT as OPENAPI_DOCUMENT
-from airflow_provider_certyneo.emulator.runtime import Runtime
-from airflow_provider_certyneo.emulator.store import (
+from airflow_provider_certyneo.emulator.models import (
     ENVELOPE_STATUSES,
     ENVIRONMENTS,
     MAX_UPLOAD_BYTES,
@@ -20,6 +18,8 @@ from airflow_provider_certyneo.emulator.store import (
     paginate,
     parse_rfc3339,
 )
+from airflow_provider_certyneo.emulator.openapi import DOCUMENT as OPENAPI_DOCUMENT
+from airflow_provider_certyneo.emulator.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", include_in_schema=False)
 

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
-from airflow_provider_certyneo.emulator.config import EmulatorConfig
-from airflow_provider_certyneo.emulator.server import EmulatorServer
+INSTALL = 'pip install "airflow-provider-certyneo[emulator]"'
+NEEDS = {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart", "pypdf": "pypdf"}
+
+
+def missing_distributions() -> list[str]:
+    """What the emulator needs and this environment lacks (the ``emulator`` extra)."""
+    return [dist for module, dist in NEEDS.items() if not _importable(module)]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,6 +55,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    missing = missing_distributions()
+    if missing:
+        print(
+            f"certyneo-emulator needs {', '.join(missing)}, which this environment lacks: {INSTALL}",
+            file=sys.stderr,
+        )
+        return 2
+    from airflow_provider_certyneo.emulator.config import EmulatorConfig
+    from airflow_provider_certyneo.emulator.server import EmulatorServer
+
     config = EmulatorConfig(
         rate_per_minute=args.rate_per_minute,
         burst=args.burst,

@@ -2,18 +2,22 @@
 
 ``certyneo_emulator`` gives each test a clean emulator (state, counters, settings and faults reset) and sets
 ``AIRFLOW_CONN_CERTYNEO_DEFAULT`` to point at it, so hooks, operators and DAGs run unchanged.
+
+Registered for every pytest session of an environment with the ``emulator`` extra, so it imports nothing
+heavy (FastAPI, uvicorn, pypdf) until a test asks for the fixture.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_certyneo.emulator.config import EmulatorConfig
-from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
-from airflow_provider_certyneo.emulator.server import EmulatorServer
+if TYPE_CHECKING:
+    from airflow_provider_certyneo.emulator.handle import EmulatorControl
+    from airflow_provider_certyneo.emulator.server import EmulatorServer
 
 
 @dataclass
@@ -37,12 +41,17 @@ class CertyneoEmulator:
 
     def connection_json(self, key: str | None = None, **extra: object) -> str:
         """An ``AIRFLOW_CONN_*`` value (JSON) for a ``certyneo`` connection to this emulator."""
+        from airflow_provider_certyneo.emulator.handle import connection_json
+
         return connection_json(self.base_url, key or self.key, **extra)
 
 
 @pytest.fixture(scope="session")
 def certyneo_emulator_server() -> Iterator[EmulatorServer]:
     """One emulator for the whole session, on a free port."""
+    from airflow_provider_certyneo.emulator.config import EmulatorConfig
+    from airflow_provider_certyneo.emulator.server import EmulatorServer
+
     server = EmulatorServer(config=EmulatorConfig())
     server.start()
     yield server
@@ -54,6 +63,8 @@ def certyneo_emulator(
     certyneo_emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[CertyneoEmulator]:
     """A clean emulator for one test, wired to the ``certyneo_default`` connection."""
+    from airflow_provider_certyneo.emulator.handle import EmulatorControl
+
     control = EmulatorControl(certyneo_emulator_server.base_url)
     control.clear_faults()
     control.configure(

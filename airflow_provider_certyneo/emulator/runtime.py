@@ -20,8 +20,9 @@ import httpx
 
 from airflow_provider_certyneo.emulator.config import EmulatorConfig
 from airflow_provider_certyneo.emulator.errors import ApiError
+from airflow_provider_certyneo.emulator.models import rfc3339
 from airflow_provider_certyneo.emulator.ratelimit import RateLimiter
-from airflow_provider_certyneo.emulator.store import Store, rfc3339
+from airflow_provider_certyneo.emulator.store import Store
 
 log = logging.getLogger("certyneo.emulator")
 

@@ -19,7 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from airflow_provider_certyneo.emulator.app import TRANSPORT, create_app
 from airflow_provider_certyneo.emulator.config import EmulatorConfig
-from airflow_provider_certyneo.emulator.store import new_key_secret
+from airflow_provider_certyneo.emulator.models import new_key_secret
 
 
 class _QuietLostResponses(logging.Filter):

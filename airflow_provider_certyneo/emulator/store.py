@@ -1,199 +1,37 @@
-"""The emulator's in-memory state: keys, documents, envelopes and webhooks, and the envelope state machine.
+"""The emulator's in-memory state (keys, documents, envelopes, webhooks) and the envelope state machine.
 
 Every public method takes the caller's environment (``test`` or ``live``) so that the two never see
 each other's objects, runs under one lock, and raises :class:`ApiError` exactly where the contract says
-the real service answers with an error.
+the real service answers with an error. The objects are in :mod:`.models`, the checks of request bodies in
+:mod:`.checks`, the PDFs it serves in :mod:`.evidence`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import pickle
-import re
 import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_provider_certyneo.emulator import pdf
+from airflow_provider_certyneo.emulator import evidence
+from airflow_provider_certyneo.emulator.checks import check_envelope_fields, check_upload, check_webhook
 from airflow_provider_certyneo.emulator.errors import ApiError, invalid_state, not_found, validation
-
-ENVIRONMENTS = ("test", "live")
-ENVELOPE_STATUSES = ("DRAFT", "SENT", "COMPLETED", "DECLINED", "VOIDED", "EXPIRED")
-TERMINAL = frozenset({"COMPLETED", "DECLINED", "VOIDED", "EXPIRED"})
-ROLES = ("SIGNER", "CC")
-WEBHOOK_EVENTS = ("envelope.created", "envelope.completed", "envelope.declined")
-MAX_UPLOAD_BYTES = 25 * 1024 * 1024
-EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+from airflow_provider_certyneo.emulator.models import (
+    ENVIRONMENTS,
+    KEY_PATTERN,
+    Document,
+    Envelope,
+    Key,
+    Recipient,
+    Webhook,
+    new_id,
+    new_key_secret,
+    utcnow,
 )
-KEY_PATTERN = re.compile(r"^sk_(test|live)_[A-Za-z0-9_-]{24,}$")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def rfc3339(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_rfc3339(text: str) -> datetime:
-    if not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", text):
-        raise ValueError(text)
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return moment.astimezone(timezone.utc)
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
-
-
-def new_key_secret(environment: str) -> str:
-    return f"sk_{environment}_{secrets.token_urlsafe(24)}"
-
-
-@dataclass
-class Key:
-    id: str
-    name: str
-    environment: str
-    secret: str
-    seq: int
-    created_at: datetime = field(default_factory=utcnow)
-    last_used_at: datetime | None = None
-    revoked_at: datetime | None = None
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "environment": self.environment,
-            "prefix": self.secret[:12],
-            "createdAt": rfc3339(self.created_at),
-            "lastUsedAt": rfc3339(self.last_used_at),
-            "revokedAt": rfc3339(self.revoked_at),
-        }
-
-
-@dataclass
-class Document:
-    id: str
-    environment: str
-    filename: str
-    data: bytes
-    pages: int
-    seq: int
-    sha256: str = ""
-    created_at: datetime = field(default_factory=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "filename": self.filename,
-            "contentType": "application/pdf",
-            "size": len(self.data),
-            "sha256": self.sha256,
-            "pages": self.pages,
-            "createdAt": rfc3339(self.created_at),
-        }
-
-
-@dataclass
-class Recipient:
-    id: str
-    email: str
-    name: str
-    role: str
-    order: int
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
-    status: str = "PENDING"
-    sign_url: str | None = None
-    signed_at: datetime | None = None
-    decline_reason: str | None = None
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "email": self.email,
-            "name": self.name,
-            "role": self.role,
-            "order": self.order,
-            "status": self.status,
-            "signUrl": self.sign_url,
-            "signedAt": rfc3339(self.signed_at),
-            "declineReason": self.decline_reason,
-        }
-
-
-@dataclass
-class Envelope:
-    id: str
-    environment: str
-    subject: str
-    message: str | None
-    signing_order: str
-    document_ids: list[str]
-    recipients: list[Recipient]
-    seq: int
-    status: str = "DRAFT"
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
-    sent_at: datetime | None = None
-    completed_at: datetime | None = None
-    expires_at: datetime | None = None
-    history: list[tuple[datetime, str]] = field(default_factory=list)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "subject": self.subject,
-            "message": self.message,
-            "status": self.status,
-            "signingOrder": self.signing_order,
-            "documentIds": list(self.document_ids),
-            "recipients": [r.public() for r in self.recipients],
-            "createdAt": rfc3339(self.created_at),
-            "updatedAt": rfc3339(self.updated_at),
-            "sentAt": rfc3339(self.sent_at),
-            "completedAt": rfc3339(self.completed_at),
-            "expiresAt": rfc3339(self.expires_at),
-        }
-
-    def signers(self) -> list[Recipient]:
-        return [r for r in self.recipients if r.role == "SIGNER"]
-
-    def current_order(self) -> int | None:
-        """The order whose signers may sign now (SEQUENTIAL), or None when nobody is waiting."""
-        pending = [r.order for r in self.signers() if r.status == "PENDING"]
-        return min(pending) if pending else None
-
-
-@dataclass
-class Webhook:
-    id: str
-    environment: str
-    url: str
-    events: list[str]
-    secret: str
-    seq: int
-    created_at: datetime = field(default_factory=utcnow)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "url": self.url,
-            "events": list(self.events),
-            "createdAt": rfc3339(self.created_at),
-        }
-
 
 EventSink = Callable[[str, str, dict[str, Any]], None]
 
@@ -287,14 +125,7 @@ class Store:
     # Documents --------------------------------------------------------------------------------------
 
     def add_document(self, environment: str, filename: str, data: bytes) -> Document:
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise ApiError(413, "payload_too_large", f"file is {len(data)} bytes; the limit is 25 MiB")
-        if not data.startswith(b"%PDF-"):
-            raise ApiError(415, "unsupported_media_type", "file is not a PDF (it must start with %PDF-)")
-        try:
-            pages = pdf.count_pages(data)
-        except ValueError as exc:
-            raise ApiError(415, "unsupported_media_type", f"file is not a readable PDF: {exc}") from exc
+        pages = check_upload(data)
         with self.lock:
             document = Document(
                 new_id("doc"),
@@ -308,6 +139,10 @@ class Store:
             document.sha256 = hashlib.sha256(data).hexdigest()
             self.documents[document.id] = document
             return document
+
+    def _has_document(self, environment: str, document_id: str) -> bool:
+        document = self.documents.get(document_id)
+        return document is not None and document.environment == environment
 
     def get_document(self, environment: str, document_id: str) -> Document:
         with self.lock:
@@ -329,57 +164,6 @@ class Store:
 
     # Envelopes --------------------------------------------------------------------------------------
 
-    def _check_envelope_fields(self, environment: str, fields: dict[str, Any], partial: bool) -> None:
-        if "subject" in fields or not partial:
-            subject = fields.get("subject")
-            if not isinstance(subject, str) or not 1 <= len(subject) <= 200:
-                raise validation("subject must be 1 to 200 characters", {"field": "subject"})
-        if "documentIds" in fields or not partial:
-            ids = fields.get("documentIds")
-            if not isinstance(ids, list) or not 1 <= len(ids) <= 20:
-                raise validation("documentIds must hold 1 to 20 document ids", {"field": "documentIds"})
-            for index, document_id in enumerate(ids):
-                document = self.documents.get(document_id)
-                if document is None or document.environment != environment:
-                    raise validation(
-                        f"document {document_id!r} does not exist", {"field": f"documentIds[{index}]"}
-                    )
-        if "recipients" in fields or not partial:
-            self._check_recipients(fields.get("recipients"))
-        if fields.get("signingOrder", "PARALLEL") not in ("PARALLEL", "SEQUENTIAL"):
-            raise validation("signingOrder must be PARALLEL or SEQUENTIAL", {"field": "signingOrder"})
-        message = fields.get("message")
-        if message is not None and (not isinstance(message, str) or len(message) > 5000):
-            raise validation("message must be at most 5000 characters", {"field": "message"})
-
-    @staticmethod
-    def _check_recipients(recipients: Any) -> None:
-        if not isinstance(recipients, list) or not 1 <= len(recipients) <= 50:
-            raise validation("recipients must hold 1 to 50 recipients", {"field": "recipients"})
-        seen: set[str] = set()
-        for index, recipient in enumerate(recipients):
-            where = f"recipients[{index}]"
-            email = recipient.get("email")
-            if not isinstance(email, str) or not EMAIL.match(email):
-                raise validation(
-                    f"{where}.email {email!r} is not a valid e-mail address", {"field": f"{where}.email"}
-                )
-            if email.lower() in seen:
-                raise validation(f"{where}.email {email!r} appears twice", {"field": f"{where}.email"})
-            seen.add(email.lower())
-            name = recipient.get("name")
-            if not isinstance(name, str) or not 1 <= len(name) <= 200:
-                raise validation(f"{where}.name must be 1 to 200 characters", {"field": f"{where}.name"})
-            if recipient.get("role", "SIGNER") not in ROLES:
-                raise validation(
-                    f"{where}.role must be one of {', '.join(ROLES)}", {"field": f"{where}.role"}
-                )
-            order = recipient.get("order")
-            if order is not None and (not isinstance(order, int) or isinstance(order, bool) or order < 1):
-                raise validation(f"{where}.order must be an integer >= 1", {"field": f"{where}.order"})
-        if not any(r.get("role", "SIGNER") == "SIGNER" for r in recipients):
-            raise validation("recipients must include at least one SIGNER", {"field": "recipients"})
-
     @staticmethod
     def _recipients(raw: list[dict[str, Any]]) -> list[Recipient]:
         return [
@@ -395,7 +179,7 @@ class Store:
 
     def create_envelope(self, environment: str, fields: dict[str, Any]) -> Envelope:
         with self.lock:
-            self._check_envelope_fields(environment, fields, partial=False)
+            check_envelope_fields(fields, False, lambda d: self._has_document(environment, d))
             envelope = Envelope(
                 new_id("env"),
                 environment,
@@ -440,7 +224,7 @@ class Store:
                 raise invalid_state(
                     f"only a DRAFT envelope can be updated; this one is {envelope.status}", envelope.status
                 )
-            self._check_envelope_fields(environment, fields, partial=True)
+            check_envelope_fields(fields, True, lambda d: self._has_document(environment, d))
             if "subject" in fields:
                 envelope.subject = fields["subject"]
             if "message" in fields:
@@ -598,45 +382,21 @@ class Store:
                     f"the signed document exists once COMPLETED; envelope is {envelope.status}",
                     envelope.status,
                 )
-            originals = [self.documents[d].data for d in envelope.document_ids if d in self.documents]
-            lines = [f"Envelope {envelope.id}: {envelope.subject}", ""]
-            for r in envelope.signers():
-                lines.append(f"Signed by {r.name} <{r.email}> at {rfc3339(r.signed_at)}")
-            lines += [
-                "",
-                f"Completed at {rfc3339(envelope.completed_at)}",
-                "Certyneo emulator - eIDAS simple signature",
-            ]
-        return f"{envelope.id}-signed.pdf", pdf.merge(originals, pdf.text_pdf("Signature page", lines))
+            documents = [self.documents[d] for d in envelope.document_ids if d in self.documents]
+        return f"{envelope.id}-signed.pdf", evidence.signed_pdf(envelope, documents)
 
     def audit_trail(self, environment: str, envelope_id: str) -> tuple[str, bytes]:
         with self.lock:
             envelope = self.get_envelope(environment, envelope_id)
             if envelope.status == "DRAFT":
                 raise invalid_state("the audit trail exists once the envelope is sent; it is DRAFT", "DRAFT")
-            lines = [
-                f"Envelope {envelope.id}: {envelope.subject}",
-                f"Status: {envelope.status}",
-                "",
-                "Documents:",
-            ]
-            for document_id in envelope.document_ids:
-                document = self.documents.get(document_id)
-                if document is not None:
-                    lines.append(f"  {document.filename} ({document.id}) SHA-256 {document.sha256}")
-            lines += ["", "Events:"]
-            lines += [f"  {rfc3339(moment)}  {note}" for moment, note in envelope.history]
-        return f"{envelope.id}-audit-trail.pdf", pdf.text_pdf("eIDAS audit trail", lines)
+            documents = [self.documents[d] for d in envelope.document_ids if d in self.documents]
+        return f"{envelope.id}-audit-trail.pdf", evidence.audit_trail_pdf(envelope, documents)
 
     # Webhooks ---------------------------------------------------------------------------------------
 
     def add_webhook(self, environment: str, url: Any, events: Any) -> Webhook:
-        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url) or len(url) > 2000:
-            raise validation("url must be an absolute http(s) URL", {"field": "url"})
-        if not isinstance(events, list) or not events or any(e not in WEBHOOK_EVENTS for e in events):
-            raise validation(
-                f"events must be a non-empty list of {', '.join(WEBHOOK_EVENTS)}", {"field": "events"}
-            )
+        check_webhook(url, events)
         with self.lock:
             webhook = Webhook(
                 new_id("whk"),
@@ -660,20 +420,3 @@ class Store:
     def webhooks_for(self, environment: str, kind: str) -> list[Webhook]:
         with self.lock:
             return [w for w in self.webhooks.values() if w.environment == environment and kind in w.events]
-
-
-def paginate(items: list[Any], limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
-    """Newest first; the cursor is the opaque position after the last item handed out."""
-    ordered = sorted(items, key=lambda item: item.seq, reverse=True)
-    if cursor is not None:
-        try:
-            before = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode().removeprefix("seq:"))
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-            raise validation("cursor is not one this server handed out", {"field": "cursor"}) from exc
-        ordered = [item for item in ordered if item.seq < before]
-    page = ordered[:limit]
-    more = len(ordered) > limit
-    next_cursor = (
-        base64.urlsafe_b64encode(f"seq:{page[-1].seq}".encode()).decode().rstrip("=") if more else None
-    )
-    return page, next_cursor

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl
+from airflow_provider_certyneo.emulator.models import new_key_secret
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.emulator.server import EmulatorProcess
-from airflow_provider_certyneo.emulator.store import new_key_secret
 from tests.emulator.conftest import PDF
 
 

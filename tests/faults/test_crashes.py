@@ -19,10 +19,10 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
+from airflow_provider_certyneo.emulator.models import new_key_secret
 from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.emulator.server import EmulatorProcess
-from airflow_provider_certyneo.emulator.store import new_key_secret
 from airflow_provider_certyneo.operators.document import (
     CertyneoDownloadSignedDocumentOperator,
     CertyneoUploadDocumentOperator,
