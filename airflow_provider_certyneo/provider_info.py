@@ -4,32 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_certyneo import defaults
+
 CONNECTION_FIELDS: dict[str, Any] = {
     "timeout": {
         "label": "Request timeout (seconds)",
         "description": "How long one HTTP request may take before it is retried.",
-        "schema": {"type": ["number", "null"], "default": 30},
+        "schema": {"type": ["number", "null"], "default": defaults.TIMEOUT},
     },
     "max_retries": {
         "label": "Retry budget",
         "description": "Attempts after the first for connection errors, timeouts, 5xx and 429 answers.",
-        "schema": {"type": ["integer", "null"], "default": 6},
+        "schema": {"type": ["integer", "null"], "default": defaults.MAX_RETRIES},
     },
     "rate_limit_per_minute": {
         "label": "Rate limit (requests per minute)",
         "description": "Client-side pacing per API key; Certyneo allows 100 sustained.",
-        "schema": {"type": ["number", "null"], "default": 100},
+        "schema": {"type": ["number", "null"], "default": defaults.RATE_LIMIT_PER_MINUTE},
     },
     "rate_limit_burst": {
         "label": "Rate limit burst",
         "description": "Requests allowed at once before pacing starts; Certyneo allows 200.",
-        "schema": {"type": ["integer", "null"], "default": 200},
+        "schema": {"type": ["integer", "null"], "default": defaults.RATE_LIMIT_BURST},
     },
     "rate_limit_store": {
         "label": "Rate limit shared by",
         "description": "Where the key's pace is kept: 'host' (every process of a machine: LocalExecutor, "
         "standalone), 'redis' (every host: Celery, Kubernetes, several triggerers) or 'process'.",
-        "schema": {"type": ["string", "null"], "enum": ["host", "redis", "process", None], "default": "host"},
+        "schema": {
+            "type": ["string", "null"],
+            "enum": ["host", "redis", "process", None],
+            "default": defaults.RATE_LIMIT_STORE,
+        },
     },
     "rate_limit_redis_conn_id": {
         "label": "Redis connection for the rate limit",
@@ -40,7 +46,7 @@ CONNECTION_FIELDS: dict[str, Any] = {
     "verify_ssl": {
         "label": "Verify TLS certificates",
         "description": "Leave on. Turning it off logs a warning on every hook.",
-        "schema": {"type": ["boolean", "null"], "default": True},
+        "schema": {"type": ["boolean", "null"], "default": defaults.VERIFY_SSL},
     },
 }
 
@@ -77,8 +83,9 @@ def provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Certyneo",
                 "python-modules": [
-                    "airflow_provider_certyneo.operators.envelope",
+                    "airflow_provider_certyneo.operators.bulk",
                     "airflow_provider_certyneo.operators.document",
+                    "airflow_provider_certyneo.operators.envelope",
                 ],
             }
         ],
@@ -88,7 +95,10 @@ def provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Certyneo",
-                "python-modules": ["airflow_provider_certyneo.triggers.envelope"],
+                "python-modules": [
+                    "airflow_provider_certyneo.triggers.envelope",
+                    "airflow_provider_certyneo.triggers.envelope_set",
+                ],
             }
         ],
         "connection-types": [

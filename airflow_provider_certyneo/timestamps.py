@@ -1,5 +1,5 @@
-"""RFC 3339 timestamps as the API writes them (UTC, milliseconds, ``Z``), read back as aware datetimes;
-and the server's clock as seen from here."""
+"""RFC 3339 timestamps as the API writes them (UTC, milliseconds, ``Z``), read back as aware datetimes
+(pendulum, which Airflow uses for its own dates); and the server's clock as seen from here."""
 
 from __future__ import annotations
 
@@ -7,18 +7,22 @@ import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+import pendulum
+
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return pendulum.instance(moment).in_timezone("UTC").format("YYYY-MM-DDTHH:mm:ss.SSS[Z]")
 
 
 def parse_rfc3339(text: str, name: str = "timestamp") -> datetime:
     """An aware datetime; a naive one is taken as UTC. Raises ``ValueError`` naming ``name``."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except (AttributeError, ValueError):
+        moment = pendulum.parse(text, tz="UTC")
+    except (TypeError, ValueError):
         raise ValueError(f"{name} must be an RFC 3339 timestamp, not {text!r}") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    if not isinstance(moment, datetime):
+        raise ValueError(f"{name} must be an RFC 3339 timestamp (date and time), not {text!r}")
+    return moment
 
 
 class ServerClock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_certyneo.exceptions import CertyneoValidationError
@@ -12,6 +13,10 @@ MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 MAX_SUBJECT = 200
 MAX_RECIPIENTS = 50
 MAX_DOCUMENTS = 20
+MAX_MESSAGE = 5000
+MAX_PAGE = 100
+WEBHOOK_EVENTS = ("envelope.created", "envelope.completed", "envelope.declined")
+ENVIRONMENTS = ("test", "live")
 SIGNING_ORDERS = ("PARALLEL", "SEQUENTIAL")
 EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -101,3 +106,42 @@ def check_pdf_header(head: bytes, size: int, name: str) -> None:
         raise invalid(f"{name} is {size / 1048576:.1f} MiB: Certyneo accepts PDFs of at most 25 MiB")
     if not head.startswith(b"%PDF-"):
         raise invalid(f"{name} is not a PDF (it does not start with %PDF-): convert it to PDF first")
+
+
+def check_message(message: Any) -> str:
+    if not isinstance(message, str) or len(message) > MAX_MESSAGE:
+        raise invalid(f"message must be a string of at most {MAX_MESSAGE} characters")
+    return message
+
+
+def check_id(kind: str, object_id: Any) -> str:
+    if not isinstance(object_id, str) or not object_id.strip():
+        raise invalid(f"{kind} id is {object_id!r}: expected a non-empty id string")
+    return object_id.strip()
+
+
+def check_page_size(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise invalid(f"limit is {limit}: the API pages 1 to {MAX_PAGE} items at a time")
+    return limit
+
+
+def check_webhook(url: Any, events: Any) -> tuple[str, list[str]]:
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise invalid(f"webhook url {url!r} must be an absolute https:// URL")
+    if not events or isinstance(events, str):
+        raise invalid(f"events is {events!r}: pick a list from {', '.join(WEBHOOK_EVENTS)}")
+    return url, list(events)
+
+
+def check_key_request(name: Any, environment: Any) -> None:
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise invalid("key name must be 1 to 100 characters")
+    if environment is not None and environment not in ENVIRONMENTS:
+        raise invalid(f"environment is {environment!r}: use 'test' or 'live'")
+
+
+def check_aware(name: str, moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise invalid(f"{name} must be timezone-aware (e.g. pendulum.now('UTC'))")
+    return moment

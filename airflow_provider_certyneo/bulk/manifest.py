@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_certyneo.exceptions import CertyneoValidationError
-from airflow_provider_certyneo.hooks.routes import envelope_body
+from airflow_provider_certyneo.hooks.calls import envelope_body, envelope_identity
 from airflow_provider_certyneo.hooks.storage import as_path
 
 MAX_MANIFEST_BYTES = 50 * 1024 * 1024
@@ -28,7 +28,7 @@ class Contract:
 
     def key(self) -> tuple[str, tuple[str, ...]]:
         """What identifies the envelope of this row on the server: its subject and recipients."""
-        return self.body["subject"], tuple(r["email"].lower() for r in self.body["recipients"])
+        return envelope_identity(self.body)
 
 
 def _recipients(raw: dict[str, Any]) -> Any:

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from typing import Any
 
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import Contract
 from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoInvalidStateError
 from airflow_provider_certyneo.governor.governor import key_fingerprint
+from airflow_provider_certyneo.hooks.calls import CLOCK_SKEW, envelope_identity
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
 from airflow_provider_certyneo.hooks.storage import inspect_pdf
 from airflow_provider_certyneo.timestamps import parse_rfc3339, rfc3339
 
 log = logging.getLogger(__name__)
-SKEW = timedelta(minutes=5)
 
 
 def result(
@@ -46,13 +45,12 @@ async def already_made(hook: CertyneoAsyncHook, journal: Journal) -> dict[tuple[
     """Envelopes created since this run started (less a margin for clock skew), by (subject, recipients):
     what a step whose journal line was lost left behind."""
     assert journal.started is not None
-    since = parse_rfc3339(journal.started, "journal start") - SKEW
+    since = parse_rfc3339(journal.started, "journal start") - CLOCK_SKEW
     created_after = rfc3339(since)
     found: dict[tuple[str, tuple[str, ...]], Any] = {}
     async for envelope in hook.list_envelopes(updated_since=since):
         if envelope.get("createdAt", "") >= created_after:
-            key = envelope["subject"], tuple(r["email"].lower() for r in envelope["recipients"])
-            found.setdefault(key, envelope)
+            found.setdefault(envelope_identity(envelope), envelope)
     return found
 
 

@@ -13,7 +13,7 @@ does I/O. POSTs that are unsafe to repeat say how their lost answers are recover
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -23,10 +23,10 @@ from urllib.parse import quote
 from airflow_provider_certyneo import validation
 from airflow_provider_certyneo.exceptions import CertyneoNotFoundError, CertyneoValidationError
 from airflow_provider_certyneo.hooks.protocol import (
+    Answer,
     ApiCall,
     DownloadSink,
     Effect,
-    Outcome,
     Recovered,
     RetryPolicy,
     Upload,
@@ -35,23 +35,19 @@ from airflow_provider_certyneo.hooks.protocol import (
 )
 from airflow_provider_certyneo.timestamps import rfc3339
 
-Call = Generator[Effect, Outcome, Any]
+Call = Generator[Effect, Answer, Any]
 LIST_PAGE = 100
 CLOCK_SKEW = timedelta(minutes=5)
 
 
 def object_path(kind: str, object_id: Any, suffix: str = "") -> str:
-    if not isinstance(object_id, str) or not object_id.strip():
-        raise CertyneoValidationError(f"{kind} id is {object_id!r}: expected a non-empty id string")
-    return f"/{kind}s/{quote(object_id.strip(), safe='')}{suffix}"
+    return f"/{kind}s/{quote(validation.check_id(kind, object_id), safe='')}{suffix}"
 
 
 def list_params(
     limit: int, cursor: str | None, extra: Iterable[tuple[str, str]] = ()
 ) -> tuple[tuple[str, str], ...]:
-    if not 1 <= limit <= 100:
-        raise CertyneoValidationError(f"limit is {limit}: the API pages 1 to 100 items at a time")
-    params = [("limit", str(limit)), *extra]
+    params = [("limit", str(validation.check_page_size(limit))), *extra]
     if cursor:
         params.append(("cursor", cursor))
     return tuple(params)
@@ -169,20 +165,22 @@ def envelope_body(
     if recipients is not None or not partial:
         body["recipients"] = validation.check_recipients(recipients)
     if message is not None:
-        if not isinstance(message, str) or len(message) > 5000:
-            raise CertyneoValidationError("message must be a string of at most 5000 characters")
-        body["message"] = message
+        body["message"] = validation.check_message(message)
     if signing_order is not None:
         body["signingOrder"] = validation.check_signing_order(signing_order)
     return body
 
 
-def same_envelope(envelope: dict[str, Any], body: dict[str, Any]) -> bool:
-    emails = [r["email"].lower() for r in body["recipients"]]
-    return (
-        envelope.get("subject") == body["subject"]
-        and envelope.get("documentIds") == body["documentIds"]
-        and [r.get("email", "").lower() for r in envelope.get("recipients", [])] == emails
+def envelope_identity(envelope: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """What makes two envelopes (or an envelope and a request body) the same contract here: the subject and
+    the recipients' e-mails, in order. Used to find what a lost answer or an earlier try made."""
+    recipients = envelope.get("recipients") or []
+    return envelope.get("subject", ""), tuple(str(r.get("email", "")).lower() for r in recipients)
+
+
+def same_envelope(envelope: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    return envelope_identity(envelope) == envelope_identity(body) and envelope.get("documentIds") == body.get(
+        "documentIds"
     )
 
 
@@ -255,9 +253,7 @@ def envelope_filters(
     for status in statuses or ():
         extra.append(("status", str(status).upper()))
     if isinstance(updated_since, datetime):
-        if updated_since.tzinfo is None:
-            raise CertyneoValidationError("updated_since must be timezone-aware (e.g. pendulum.now('UTC'))")
-        extra.append(("updatedSince", rfc3339(updated_since)))
+        extra.append(("updatedSince", rfc3339(validation.check_aware("updated_since", updated_since))))
     elif updated_since:
         extra.append(("updatedSince", str(updated_since)))
     return extra
@@ -267,12 +263,7 @@ def envelope_filters(
 
 
 def create_webhook(url: str, events: list[str], policy: RetryPolicy) -> Call:
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise CertyneoValidationError(f"webhook url {url!r} must be an absolute https:// URL")
-    if not events:
-        raise CertyneoValidationError(
-            "events is empty: pick from envelope.created, envelope.completed, envelope.declined"
-        )
+    url, events = validation.check_webhook(url, events)
     advice = "List the webhooks and delete any duplicate; the secret of a lost registration cannot be read."
     call = ApiCall(
         "POST",
@@ -290,12 +281,9 @@ def delete_webhook(webhook_id: str, policy: RetryPolicy) -> Call:
 
 
 def create_key(name: str, environment: str | None, policy: RetryPolicy) -> Call:
-    if not isinstance(name, str) or not 1 <= len(name) <= 100:
-        raise CertyneoValidationError("key name must be 1 to 100 characters")
+    validation.check_key_request(name, environment)
     body: dict[str, Any] = {"name": name}
     if environment is not None:
-        if environment not in ("test", "live"):
-            raise CertyneoValidationError(f"environment is {environment!r}: use 'test' or 'live'")
         body["environment"] = environment
     advice = "List the keys and revoke any you did not expect; a lost key secret cannot be read again."
     call = ApiCall("POST", "/keys", json=body, safe_to_repeat=False, unknown_advice=advice)

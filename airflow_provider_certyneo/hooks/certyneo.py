@@ -19,18 +19,18 @@ from typing import Any, cast
 import httpx
 from airflow.sdk import BaseHook
 
-from airflow_provider_certyneo import __version__
+from airflow_provider_certyneo import __version__, defaults
 from airflow_provider_certyneo.exceptions import CertyneoError
 from airflow_provider_certyneo.governor.governor import Governor, governor_for, key_fingerprint
 from airflow_provider_certyneo.governor.rule import Rule
-from airflow_provider_certyneo.hooks import routes
+from airflow_provider_certyneo.hooks import calls
 from airflow_provider_certyneo.hooks.connection import CertyneoSettings, settings_from_connection
 from airflow_provider_certyneo.hooks.protocol import (
     CHUNK,
+    Answer,
     ApiCall,
     DownloadSink,
     Effect,
-    Outcome,
     RetryPolicy,
     Sleep,
     Throttle,
@@ -77,7 +77,7 @@ class _CertyneoBaseHook(BaseHook):
     """What the sync and async hooks share: the connection, the settings, the retry policy, the bucket."""
 
     conn_name_attr = "certyneo_conn_id"
-    default_conn_name = "certyneo_default"
+    default_conn_name = defaults.CONN_ID
     conn_type = "certyneo"
     hook_name = "Certyneo"
 
@@ -129,7 +129,7 @@ class _CertyneoBaseHook(BaseHook):
                 widgets[name] = StringField(spec["label"], widget=BS3TextFieldWidget())
         return widgets
 
-    def _accept(self, conn: Any) -> CertyneoSettings:
+    def _load_settings(self, conn: Any) -> CertyneoSettings:
         settings = settings_from_connection(conn)
         try:
             from airflow.providers.common.compat.sdk import mask_secret
@@ -196,11 +196,6 @@ class _CertyneoBaseHook(BaseHook):
             options["json"] = call.json
         return options
 
-    def envelope_url(self, envelope_id: str) -> str:
-        """The envelope's page in the Certyneo dashboard."""
-        base = self._settings.base_url if self._settings else "https://certyneo.com"
-        return f"{base}/app/envelopes/{envelope_id}"
-
     @staticmethod
     def _log_wait(effect: Sleep | Throttle) -> None:
         if isinstance(effect, Throttle):
@@ -228,7 +223,7 @@ class CertyneoHook(_CertyneoBaseHook):
     @property
     def settings(self) -> CertyneoSettings:
         if self._settings is None:
-            self._accept(self.get_connection(self.certyneo_conn_id))
+            self._load_settings(self.get_connection(self.certyneo_conn_id))
         assert self._settings is not None
         return self._settings
 
@@ -251,13 +246,13 @@ class CertyneoHook(_CertyneoBaseHook):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, call: Generator[Effect, Outcome, Any]) -> Any:
+    def _run(self, call: Generator[Effect, Answer, Any]) -> Any:
         client = self.get_conn()
         assert self._governor is not None
         try:
             effect = next(call)
             while True:
-                outcome: Outcome = None
+                outcome: Answer = None
                 if isinstance(effect, ApiCall):
                     outcome = self._send(client, effect)
                     self._observe(outcome)
@@ -308,7 +303,7 @@ class CertyneoHook(_CertyneoBaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated call (the first key record); never raises."""
         try:
-            page = self._run(routes.get_page("/keys", self.policy_for_test(), 1, None))
+            page = self._run(calls.get_page("/keys", self.policy_for_test(), 1, None))
         except CertyneoError as exc:
             return False, str(exc)
         except Exception as exc:  # noqa: BLE001 - the UI wants a reason, not a traceback
@@ -336,7 +331,7 @@ class CertyneoHook(_CertyneoBaseHook):
         upload = Upload(filename or path.name, lambda: path.open("rb"))
         self.get_conn()
         return cast(
-            Document, self._run(routes.upload_document(upload, size, sha256, self.policy, reuse_since))
+            Document, self._run(calls.upload_document(upload, size, sha256, self.policy, reuse_since))
         )
 
     def list_documents(self, *, page_size: int = 100) -> Iterator[Document]:
@@ -345,12 +340,12 @@ class CertyneoHook(_CertyneoBaseHook):
 
     def get_document(self, document_id: str) -> Document:
         self.get_conn()
-        return cast(Document, self._run(routes.get_document(document_id, self.policy)))
+        return cast(Document, self._run(calls.get_document(document_id, self.policy)))
 
     def delete_document(self, document_id: str) -> None:
         """Delete a document; 409 while a sent envelope uses it."""
         self.get_conn()
-        self._run(routes.delete_document(document_id, self.policy))
+        self._run(calls.delete_document(document_id, self.policy))
 
     # Envelopes ----------------------------------------------------------------------------------------
 
@@ -368,13 +363,13 @@ class CertyneoHook(_CertyneoBaseHook):
         Safe to retry: a lost answer is recovered by finding the identical draft. With ``reuse_since``
         (a retried task: when its first try started), an identical unsent draft changed since then is
         returned instead of creating another one."""
-        body = routes.envelope_body(subject, document_ids, recipients, message, signing_order)
+        body = calls.envelope_body(subject, document_ids, recipients, message, signing_order)
         self.get_conn()
-        return cast(Envelope, self._run(routes.create_envelope(body, self.policy, reuse_since)))
+        return cast(Envelope, self._run(calls.create_envelope(body, self.policy, reuse_since)))
 
     def get_envelope(self, envelope_id: str) -> Envelope:
         self.get_conn()
-        return cast(Envelope, self._run(routes.get_envelope(envelope_id, self.policy)))
+        return cast(Envelope, self._run(calls.get_envelope(envelope_id, self.policy)))
 
     def update_envelope(
         self,
@@ -387,20 +382,20 @@ class CertyneoHook(_CertyneoBaseHook):
         signing_order: str | None = None,
     ) -> Envelope:
         """Change a DRAFT (409 ``invalid_state`` once sent)."""
-        body = routes.envelope_body(subject, document_ids, recipients, message, signing_order, partial=True)
+        body = calls.envelope_body(subject, document_ids, recipients, message, signing_order, partial=True)
         self.get_conn()
-        return cast(Envelope, self._run(routes.update_envelope(envelope_id, body, self.policy)))
+        return cast(Envelope, self._run(calls.update_envelope(envelope_id, body, self.policy)))
 
     def void_envelope(self, envelope_id: str) -> Envelope | None:
         """Void a SENT envelope (returns it, VOIDED) or delete a DRAFT (returns None)."""
         self.get_conn()
-        return cast("Envelope | None", self._run(routes.delete_envelope(envelope_id, self.policy)))
+        return cast("Envelope | None", self._run(calls.delete_envelope(envelope_id, self.policy)))
 
     def send_envelope(self, envelope_id: str) -> Envelope:
         """Send a DRAFT's invitations. Exactly once: a lost answer is resolved by reading the envelope,
         and a repeat on an envelope already past DRAFT raises ``CertyneoInvalidStateError``."""
         self.get_conn()
-        return cast(Envelope, self._run(routes.send_envelope(envelope_id, self.policy)))
+        return cast(Envelope, self._run(calls.send_envelope(envelope_id, self.policy)))
 
     def list_envelopes(
         self,
@@ -412,7 +407,7 @@ class CertyneoHook(_CertyneoBaseHook):
         """Envelopes, newest first, optionally of some statuses or updated since a moment; lazily paged."""
         return cast(
             Iterator[Envelope],
-            self._iterate("/envelopes", routes.envelope_filters(status, updated_since), page_size),
+            self._iterate("/envelopes", calls.envelope_filters(status, updated_since), page_size),
         )
 
     def download_signed_document(
@@ -431,7 +426,7 @@ class CertyneoHook(_CertyneoBaseHook):
         path, opener, commit = download_target(destination, f"{envelope_id}-{what}.pdf", overwrite)
         sink = DownloadSink(opener)
         self.get_conn()
-        self._run(routes.download(envelope_id, what, sink, self.policy))
+        self._run(calls.download(envelope_id, what, sink, self.policy))
         commit()
         return {"path": str(path), "sha256": sink.sha256.hexdigest(), "size": sink.size}
 
@@ -440,19 +435,19 @@ class CertyneoHook(_CertyneoBaseHook):
     def create_webhook(self, url: str, events: list[str]) -> Webhook:
         """Register a webhook; the answer holds its ``secret``, shown only this once. Never repeated."""
         self.get_conn()
-        return cast(Webhook, self._run(routes.create_webhook(url, events, self.policy)))
+        return cast(Webhook, self._run(calls.create_webhook(url, events, self.policy)))
 
     def list_webhooks(self, *, page_size: int = 100) -> Iterator[Webhook]:
         return cast(Iterator[Webhook], self._iterate("/webhooks", [], page_size))
 
     def delete_webhook(self, webhook_id: str) -> None:
         self.get_conn()
-        self._run(routes.delete_webhook(webhook_id, self.policy))
+        self._run(calls.delete_webhook(webhook_id, self.policy))
 
     def create_api_key(self, name: str, environment: str | None = None) -> ApiKey:
         """Create a key; its ``secret`` is in this answer only. Never repeated."""
         self.get_conn()
-        return cast(ApiKey, self._run(routes.create_key(name, environment, self.policy)))
+        return cast(ApiKey, self._run(calls.create_key(name, environment, self.policy)))
 
     def list_api_keys(self, *, page_size: int = 100) -> Iterator[ApiKey]:
         return cast(Iterator[ApiKey], self._iterate("/keys", [], page_size))
@@ -460,14 +455,14 @@ class CertyneoHook(_CertyneoBaseHook):
     def revoke_api_key(self, key_id: str) -> None:
         """Revoke a key; it answers 401 from the next request on."""
         self.get_conn()
-        self._run(routes.revoke_key(key_id, self.policy))
+        self._run(calls.revoke_key(key_id, self.policy))
 
     def _iterate(self, path: str, extra: list[tuple[str, str]], page_size: int) -> Iterator[Any]:
-        routes.list_params(page_size, None)
+        calls.list_params(page_size, None)
         cursor: str | None = None
         while True:
             self.get_conn()
-            page = self._run(routes.get_page(path, self.policy, page_size, cursor, extra))
+            page = self._run(calls.get_page(path, self.policy, page_size, cursor, extra))
             yield from page.get("data", [])
             cursor = page.get("nextCursor")
             if not cursor:
@@ -486,7 +481,7 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
         if self._settings is None:
             from airflow.providers.common.compat.connection import get_async_connection
 
-            self._accept(await get_async_connection(self.certyneo_conn_id, hook=self))
+            self._load_settings(await get_async_connection(self.certyneo_conn_id, hook=self))
         assert self._settings is not None
         return self._settings
 
@@ -508,13 +503,13 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _run(self, call: Generator[Effect, Outcome, Any]) -> Any:
+    async def _run(self, call: Generator[Effect, Answer, Any]) -> Any:
         client = await self.get_async_conn()
         assert self._governor is not None
         try:
             effect = next(call)
             while True:
-                outcome: Outcome = None
+                outcome: Answer = None
                 if isinstance(effect, ApiCall):
                     outcome = await self._send(client, effect)
                     self._observe(outcome)
@@ -560,7 +555,7 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
         path, size, sha256 = inspect_pdf(source)
         upload = Upload(filename or path.name, lambda: path.open("rb"))
         await self.get_async_conn()
-        call = routes.upload_document(upload, size, sha256, self.policy, reuse_since)
+        call = calls.upload_document(upload, size, sha256, self.policy, reuse_since)
         return cast(Document, await self._run(call))
 
     def list_documents(self, *, page_size: int = 100) -> AsyncIterator[Document]:
@@ -568,11 +563,11 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
 
     async def get_document(self, document_id: str) -> Document:
         await self.get_async_conn()
-        return cast(Document, await self._run(routes.get_document(document_id, self.policy)))
+        return cast(Document, await self._run(calls.get_document(document_id, self.policy)))
 
     async def delete_document(self, document_id: str) -> None:
         await self.get_async_conn()
-        await self._run(routes.delete_document(document_id, self.policy))
+        await self._run(calls.delete_document(document_id, self.policy))
 
     # Envelopes ----------------------------------------------------------------------------------------
 
@@ -586,13 +581,13 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
         signing_order: str | None = None,
         reuse_since: datetime | None = None,
     ) -> Envelope:
-        body = routes.envelope_body(subject, document_ids, recipients, message, signing_order)
+        body = calls.envelope_body(subject, document_ids, recipients, message, signing_order)
         await self.get_async_conn()
-        return cast(Envelope, await self._run(routes.create_envelope(body, self.policy, reuse_since)))
+        return cast(Envelope, await self._run(calls.create_envelope(body, self.policy, reuse_since)))
 
     async def get_envelope(self, envelope_id: str) -> Envelope:
         await self.get_async_conn()
-        return cast(Envelope, await self._run(routes.get_envelope(envelope_id, self.policy)))
+        return cast(Envelope, await self._run(calls.get_envelope(envelope_id, self.policy)))
 
     async def update_envelope(
         self,
@@ -604,17 +599,17 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
         message: str | None = None,
         signing_order: str | None = None,
     ) -> Envelope:
-        body = routes.envelope_body(subject, document_ids, recipients, message, signing_order, partial=True)
+        body = calls.envelope_body(subject, document_ids, recipients, message, signing_order, partial=True)
         await self.get_async_conn()
-        return cast(Envelope, await self._run(routes.update_envelope(envelope_id, body, self.policy)))
+        return cast(Envelope, await self._run(calls.update_envelope(envelope_id, body, self.policy)))
 
     async def void_envelope(self, envelope_id: str) -> Envelope | None:
         await self.get_async_conn()
-        return cast("Envelope | None", await self._run(routes.delete_envelope(envelope_id, self.policy)))
+        return cast("Envelope | None", await self._run(calls.delete_envelope(envelope_id, self.policy)))
 
     async def send_envelope(self, envelope_id: str) -> Envelope:
         await self.get_async_conn()
-        return cast(Envelope, await self._run(routes.send_envelope(envelope_id, self.policy)))
+        return cast(Envelope, await self._run(calls.send_envelope(envelope_id, self.policy)))
 
     def list_envelopes(
         self,
@@ -623,7 +618,7 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
         updated_since: datetime | str | None = None,
         page_size: int = 100,
     ) -> AsyncIterator[Envelope]:
-        return self._iterate("/envelopes", routes.envelope_filters(status, updated_since), page_size)
+        return self._iterate("/envelopes", calls.envelope_filters(status, updated_since), page_size)
 
     async def download_signed_document(
         self, envelope_id: str, destination: Any, *, overwrite: bool = False
@@ -641,7 +636,7 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
         path, opener, commit = download_target(destination, f"{envelope_id}-{what}.pdf", overwrite)
         sink = DownloadSink(opener)
         await self.get_async_conn()
-        await self._run(routes.download(envelope_id, what, sink, self.policy))
+        await self._run(calls.download(envelope_id, what, sink, self.policy))
         commit()
         return {"path": str(path), "sha256": sink.sha256.hexdigest(), "size": sink.size}
 
@@ -649,32 +644,32 @@ class CertyneoAsyncHook(_CertyneoBaseHook):
 
     async def create_webhook(self, url: str, events: list[str]) -> Webhook:
         await self.get_async_conn()
-        return cast(Webhook, await self._run(routes.create_webhook(url, events, self.policy)))
+        return cast(Webhook, await self._run(calls.create_webhook(url, events, self.policy)))
 
     def list_webhooks(self, *, page_size: int = 100) -> AsyncIterator[Webhook]:
         return self._iterate("/webhooks", [], page_size)
 
     async def delete_webhook(self, webhook_id: str) -> None:
         await self.get_async_conn()
-        await self._run(routes.delete_webhook(webhook_id, self.policy))
+        await self._run(calls.delete_webhook(webhook_id, self.policy))
 
     async def create_api_key(self, name: str, environment: str | None = None) -> ApiKey:
         await self.get_async_conn()
-        return cast(ApiKey, await self._run(routes.create_key(name, environment, self.policy)))
+        return cast(ApiKey, await self._run(calls.create_key(name, environment, self.policy)))
 
     def list_api_keys(self, *, page_size: int = 100) -> AsyncIterator[ApiKey]:
         return self._iterate("/keys", [], page_size)
 
     async def revoke_api_key(self, key_id: str) -> None:
         await self.get_async_conn()
-        await self._run(routes.revoke_key(key_id, self.policy))
+        await self._run(calls.revoke_key(key_id, self.policy))
 
     async def _iterate(self, path: str, extra: list[tuple[str, str]], page_size: int) -> AsyncIterator[Any]:
-        routes.list_params(page_size, None)
+        calls.list_params(page_size, None)
         cursor: str | None = None
         while True:
             await self.get_async_conn()
-            page = await self._run(routes.get_page(path, self.policy, page_size, cursor, extra))
+            page = await self._run(calls.get_page(path, self.policy, page_size, cursor, extra))
             for item in page.get("data", []):
                 yield item
             cursor = page.get("nextCursor")

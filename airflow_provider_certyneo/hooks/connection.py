@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.exceptions import CertyneoConfigError
 from airflow_provider_certyneo.governor.governor import STORES
 
-DEFAULT_BASE_URL = "https://certyneo.com"
 KEY_PATTERN = re.compile(r"^sk_(test|live)_[A-Za-z0-9_-]{24,}$")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
@@ -23,15 +23,15 @@ class CertyneoSettings:
     base_url: str
     api_key: str = field(repr=False)
     environment: str
-    timeout: float = 30.0
-    max_retries: int = 6
-    rate_limit_per_minute: float = 100.0
-    rate_limit_burst: int = 200
-    verify_ssl: bool = True
-    max_rate_limit_wait: float = 900.0
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    rate_limit_store: str = "host"
+    timeout: float = defaults.TIMEOUT
+    max_retries: int = defaults.MAX_RETRIES
+    rate_limit_per_minute: float = defaults.RATE_LIMIT_PER_MINUTE
+    rate_limit_burst: int = defaults.RATE_LIMIT_BURST
+    verify_ssl: bool = defaults.VERIFY_SSL
+    max_rate_limit_wait: float = defaults.MAX_RATE_LIMIT_WAIT
+    backoff_base: float = defaults.BACKOFF_BASE
+    backoff_cap: float = defaults.BACKOFF_CAP
+    rate_limit_store: str = defaults.RATE_LIMIT_STORE
     rate_limit_redis_conn_id: str | None = None
 
     @property
@@ -80,7 +80,9 @@ def _rate_limit_store(conn_id: str, extra: dict[str, Any]) -> tuple[str, str | N
     """Where the key's bucket is shared: ``host`` (default), ``redis`` (with a redis connection id), or
     ``process``. Naming a redis connection alone means ``redis``."""
     redis_conn_id = _extra_value(extra, "rate_limit_redis_conn_id")
-    store = str(_extra_value(extra, "rate_limit_store") or ("redis" if redis_conn_id else "host")).lower()
+    store = str(
+        _extra_value(extra, "rate_limit_store") or ("redis" if redis_conn_id else defaults.RATE_LIMIT_STORE)
+    ).lower()
     if store not in STORES:
         raise CertyneoConfigError(
             f"connection {conn_id!r}: extra field 'rate_limit_store' is {store!r}; use 'host' (the processes "
@@ -94,7 +96,7 @@ def _rate_limit_store(conn_id: str, extra: dict[str, Any]) -> tuple[str, str | N
 
 def base_url_from(conn_id: str, host: str | None, port: int | None, schema: str | None) -> str:
     """``https://certyneo.com`` by default; plain http only for this machine (the emulator)."""
-    raw = (host or "").strip() or DEFAULT_BASE_URL
+    raw = (host or "").strip() or defaults.BASE_URL
     if "://" not in raw:
         scheme = schema if schema in ("http", "https") else "https"
         raw = f"{scheme}://{raw}"
@@ -117,7 +119,7 @@ def base_url_from(conn_id: str, host: str | None, port: int | None, schema: str 
 
 def settings_from_connection(conn: Any) -> CertyneoSettings:
     """Turn an Airflow ``Connection`` (any version's) into :class:`CertyneoSettings`."""
-    conn_id = conn.conn_id or "certyneo_default"
+    conn_id = conn.conn_id or defaults.CONN_ID
     extra: dict[str, Any] = conn.extra_dejson or {}
     api_key = (conn.password or _extra_value(extra, "api_key") or "").strip()
     if not api_key:
@@ -143,14 +145,18 @@ def settings_from_connection(conn: Any) -> CertyneoSettings:
         base_url=base_url_from(conn_id, _extra_value(extra, "base_url") or conn.host, conn.port, conn.schema),
         api_key=api_key,
         environment=environment,
-        timeout=float(_number(conn_id, extra, "timeout", 30.0, float)),
-        max_retries=int(_number(conn_id, extra, "max_retries", 6, int)),
-        rate_limit_per_minute=float(_number(conn_id, extra, "rate_limit_per_minute", 100.0, float)),
-        rate_limit_burst=int(_number(conn_id, extra, "rate_limit_burst", 200, int)),
-        verify_ssl=_boolean(conn_id, extra, "verify_ssl", True),
-        max_rate_limit_wait=float(_number(conn_id, extra, "max_rate_limit_wait", 900.0, float)),
-        backoff_base=float(_number(conn_id, extra, "backoff_base", 0.5, float)),
-        backoff_cap=float(_number(conn_id, extra, "backoff_cap", 30.0, float)),
+        timeout=float(_number(conn_id, extra, "timeout", defaults.TIMEOUT, float)),
+        max_retries=int(_number(conn_id, extra, "max_retries", defaults.MAX_RETRIES, int)),
+        rate_limit_per_minute=float(
+            _number(conn_id, extra, "rate_limit_per_minute", defaults.RATE_LIMIT_PER_MINUTE, float)
+        ),
+        rate_limit_burst=int(_number(conn_id, extra, "rate_limit_burst", defaults.RATE_LIMIT_BURST, int)),
+        verify_ssl=_boolean(conn_id, extra, "verify_ssl", defaults.VERIFY_SSL),
+        max_rate_limit_wait=float(
+            _number(conn_id, extra, "max_rate_limit_wait", defaults.MAX_RATE_LIMIT_WAIT, float)
+        ),
+        backoff_base=float(_number(conn_id, extra, "backoff_base", defaults.BACKOFF_BASE, float)),
+        backoff_cap=float(_number(conn_id, extra, "backoff_cap", defaults.BACKOFF_CAP, float)),
         rate_limit_store=store,
         rate_limit_redis_conn_id=redis_conn_id,
     )

@@ -10,7 +10,6 @@ here and nowhere else.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import IO, Any
 
 import httpx
 
+from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.exceptions import (
     CertyneoConnectionError,
     CertyneoError,
@@ -75,7 +75,7 @@ class ApiCall:
     upload: Upload | None = None
     sink: DownloadSink | None = None
     safe_to_repeat: bool = True
-    recover: Callable[[RetryPolicy], Generator[Effect, Outcome, Recovered | None]] | None = field(
+    recover: Callable[[RetryPolicy], Generator[Effect, Answer, Recovered | None]] | None = field(
         default=None, repr=False
     )
     unknown_advice: str = ""
@@ -105,15 +105,15 @@ class Recovered:
 
 
 Effect = ApiCall | Sleep | Throttle
-Outcome = httpx.Response | httpx.TransportError | None
+Answer = httpx.Response | httpx.TransportError | None
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_retries: int = 6
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    max_rate_limit_wait: float = 900.0
+    max_retries: int = defaults.MAX_RETRIES
+    backoff_base: float = defaults.BACKOFF_BASE
+    backoff_cap: float = defaults.BACKOFF_CAP
+    max_rate_limit_wait: float = defaults.MAX_RATE_LIMIT_WAIT
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def backoff(self, failures: int) -> float:
@@ -148,7 +148,7 @@ def error_from_response(call: ApiCall, response: httpx.Response, note: str = "")
     )
 
 
-def describe(call: ApiCall) -> str:
+def call_name(call: ApiCall) -> str:
     return f"{call.method} /api/v1{call.path}"
 
 
@@ -160,7 +160,7 @@ def retry_after(response: httpx.Response) -> float:
         return 1.0
 
 
-def perform(call: ApiCall, policy: RetryPolicy) -> Generator[Effect, Outcome, httpx.Response | Recovered]:
+def perform(call: ApiCall, policy: RetryPolicy) -> Generator[Effect, Answer, httpx.Response | Recovered]:
     """Send ``call`` until it succeeds, a non-retryable answer comes, or the budget is spent."""
     failures = 0
     rate_limited_wait = 0.0
@@ -179,14 +179,14 @@ def perform(call: ApiCall, policy: RetryPolicy) -> Generator[Effect, Outcome, ht
                         call, outcome, f" (waited {rate_limited_wait:.0f} s on the rate limit already)"
                     )
                 rate_limited_wait += wait
-                yield Throttle(wait + policy.jitter(), f"{describe(call)} -> 429, Retry-After {wait:g} s")
+                yield Throttle(wait + policy.jitter(), f"{call_name(call)} -> 429, Retry-After {wait:g} s")
                 continue
             if status < 500:
                 raise error_from_response(call, outcome)
             if failures >= policy.max_retries:
                 raise error_from_response(call, outcome, f" (after {failures + 1} attempts)")
             outcome_unknown = outcome_unknown or status not in (502, 503)
-            reason = f"{describe(call)} -> {status}"
+            reason = f"{call_name(call)} -> {status}"
         elif isinstance(outcome, httpx.TransportError):
             if failures >= policy.max_retries:
                 raise CertyneoConnectionError(
@@ -196,7 +196,7 @@ def perform(call: ApiCall, policy: RetryPolicy) -> Generator[Effect, Outcome, ht
                 ) from outcome
             never_sent = isinstance(outcome, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
             outcome_unknown = outcome_unknown or not never_sent
-            reason = f"{describe(call)}: {type(outcome).__name__}"
+            reason = f"{call_name(call)}: {type(outcome).__name__}"
         failures += 1
         if outcome_unknown and not call.safe_to_repeat:
             if call.recover is None:
@@ -212,7 +212,7 @@ def perform(call: ApiCall, policy: RetryPolicy) -> Generator[Effect, Outcome, ht
         yield Sleep(policy.backoff(failures), f"{reason} (retry {failures} of {policy.max_retries})")
 
 
-def call_json(call: ApiCall, policy: RetryPolicy) -> Generator[Effect, Outcome, Any]:
+def call_json(call: ApiCall, policy: RetryPolicy) -> Generator[Effect, Answer, Any]:
     """``perform`` and return the JSON body (or the recovered object, or None for 204)."""
     result = yield from perform(call, policy)
     if isinstance(result, Recovered):
@@ -220,11 +220,3 @@ def call_json(call: ApiCall, policy: RetryPolicy) -> Generator[Effect, Outcome, 
     if result.status_code == 204 or not result.content:
         return None
     return result.json()
-
-
-def local_opener(path: str | os.PathLike[str], mode: str = "rb") -> Callable[[], IO[bytes]]:
-    def opener() -> IO[bytes]:
-        handle: IO[bytes] = open(path, mode)  # noqa: SIM115 - closed by the caller
-        return handle
-
-    return opener

@@ -170,3 +170,41 @@ def test_airflow_lists_the_connection_type() -> None:
 
 def test_repr_hides_everything() -> None:
     assert repr(CertyneoHook("x")) == "CertyneoHook(certyneo_conn_id='x')"
+
+
+def test_provider_info_lists_every_module_the_package_ships() -> None:
+    """Every operator, sensor, trigger and hook module (and every link class) is declared to Airflow."""
+    import pkgutil
+
+    import airflow_provider_certyneo
+    from airflow_provider_certyneo import get_provider_info
+
+    info = get_provider_info()
+    declared = {
+        m
+        for kind in ("hooks", "operators", "sensors", "triggers")
+        for e in info[kind]
+        for m in e["python-modules"]
+    }
+    shipped = {
+        m.name
+        for m in pkgutil.walk_packages(airflow_provider_certyneo.__path__, "airflow_provider_certyneo.")
+        if m.name.split(".")[1] in ("hooks", "operators", "sensors", "triggers") and not m.ispkg
+    }
+    helpers = {
+        "airflow_provider_certyneo.hooks.calls",
+        "airflow_provider_certyneo.hooks.connection",
+        "airflow_provider_certyneo.hooks.protocol",
+        "airflow_provider_certyneo.hooks.storage",
+        "airflow_provider_certyneo.operators.base",
+        "airflow_provider_certyneo.triggers.watcher",
+    }
+    assert declared == shipped - helpers
+    from airflow_provider_certyneo.links import envelope as links
+
+    link_classes = {
+        f"{links.__name__}.{n}"
+        for n, c in vars(links).items()
+        if n.startswith("Certyneo") and n.endswith("Link") and isinstance(c, type)
+    }
+    assert set(info["extra-links"]) == link_classes

@@ -1,0 +1,16 @@
+"""A ``certyneo`` connection's defaults, written once: the settings, the retry policy, the connection form
+and the hooks read them from here. Cheap to import (no Airflow), as the connection form needs."""
+
+from __future__ import annotations
+
+CONN_ID = "certyneo_default"
+BASE_URL = "https://certyneo.com"
+TIMEOUT = 30.0
+MAX_RETRIES = 6
+RATE_LIMIT_PER_MINUTE = 100.0
+RATE_LIMIT_BURST = 200
+RATE_LIMIT_STORE = "host"
+MAX_RATE_LIMIT_WAIT = 900.0
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+VERIFY_SSL = True
