@@ -77,7 +77,13 @@ def provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [
-            {"integration-name": "Certyneo", "python-modules": ["airflow_provider_certyneo.hooks.certyneo"]}
+            {
+                "integration-name": "Certyneo",
+                "python-modules": [
+                    "airflow_provider_certyneo.hooks.certyneo",
+                    "airflow_provider_certyneo.hooks.certyneo_async",
+                ],
+            }
         ],
         "operators": [
             {

@@ -192,6 +192,7 @@ def test_provider_info_lists_every_module_the_package_ships() -> None:
         if m.name.split(".")[1] in ("hooks", "operators", "sensors", "triggers") and not m.ispkg
     }
     helpers = {
+        "airflow_provider_certyneo.hooks.base",
         "airflow_provider_certyneo.hooks.calls",
         "airflow_provider_certyneo.hooks.connection",
         "airflow_provider_certyneo.hooks.protocol",
