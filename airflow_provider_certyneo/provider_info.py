@@ -48,6 +48,12 @@ CONNECTION_FIELDS: dict[str, Any] = {
         "description": "Leave on. Turning it off logs a warning on every hook.",
         "schema": {"type": ["boolean", "null"], "default": defaults.VERIFY_SSL},
     },
+    "webhook_secret": {
+        "label": "Webhook secret",
+        "description": "The whsec_… secret Certyneo gave when the receiver was registered "
+        "(certyneo-webhooks register); deliveries not signed with it are refused.",
+        "schema": {"type": ["string", "null"], "format": "password", "default": None},
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -104,6 +110,7 @@ def provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_certyneo.triggers.envelope",
                     "airflow_provider_certyneo.triggers.envelope_set",
+                    "airflow_provider_certyneo.triggers.events",
                 ],
             }
         ],
@@ -117,4 +124,8 @@ def provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_certyneo.links.envelope.CertyneoEnvelopeLink"],
+        "plugins": [
+            {"name": "certyneo", "plugin-class": "airflow_provider_certyneo.plugins.certyneo.CertyneoPlugin"}
+        ],
+        "asset-uris": [{"schemes": ["certyneo"], "handler": None}],
     }

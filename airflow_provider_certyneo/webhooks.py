@@ -36,6 +36,37 @@ def verify_webhook_signature(raw_body: bytes, signature_header: str | None, secr
         raise CertyneoWebhookError("webhook signature does not match the body: reject this delivery")
 
 
+class MalformedEventError(CertyneoWebhookError):
+    """Signed with the secret, but not a Certyneo event (HTTP 400 rather than 401)."""
+
+
+def check_event(
+    raw_body: bytes, signature_header: str | None, secret: str, tolerance: float, now: float
+) -> dict[str, Any]:
+    """The event of a delivery signed with ``secret`` and no older (nor newer) than ``tolerance`` seconds.
+
+    Raises :class:`CertyneoWebhookError` for a forged, unsigned or stale delivery, and its subclass
+    :class:`MalformedEventError` for a signed body that is not an event."""
+    verify_webhook_signature(raw_body, signature_header, secret)
+    try:
+        event = json.loads(raw_body)
+        event_id = event["id"]
+        created = parse_rfc3339(str(event["createdAt"]), "createdAt")
+        if not isinstance(event_id, str) or not isinstance(event.get("type"), str):
+            raise TypeError("id and type must be strings")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedEventError(f"signed body is not a Certyneo event: {exc}") from exc
+    age = now - created.timestamp()
+    if age > tolerance:
+        raise CertyneoWebhookError(
+            f"event {event_id} is {age:.0f} s old (limit {tolerance:.0f} s): possible replay"
+        )
+    if age < -tolerance:
+        raise CertyneoWebhookError(f"event {event_id} is dated {-age:.0f} s in the future: check clocks")
+    result: dict[str, Any] = event
+    return result
+
+
 class WebhookVerifier:
     """Checks signature, age and uniqueness of each delivery, and returns the parsed event.
 
@@ -56,21 +87,9 @@ class WebhookVerifier:
     def verify(
         self, raw_body: bytes, signature_header: str | None, now: float | None = None
     ) -> dict[str, Any]:
-        verify_webhook_signature(raw_body, signature_header, self._secret)
-        try:
-            event = json.loads(raw_body)
-            event_id = event["id"]
-            created = parse_rfc3339(str(event["createdAt"]), "createdAt")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CertyneoWebhookError(f"signed body is not a Certyneo event: {exc}") from exc
         now = time.time() if now is None else now
-        age = now - created.timestamp()
-        if age > self.tolerance:
-            raise CertyneoWebhookError(
-                f"event {event_id} is {age:.0f} s old (limit {self.tolerance:.0f} s): possible replay"
-            )
-        if age < -self.tolerance:
-            raise CertyneoWebhookError(f"event {event_id} is dated {-age:.0f} s in the future: check clocks")
+        event = check_event(raw_body, signature_header, self._secret, self.tolerance, now)
+        event_id = event["id"]
         with self._lock:
             while self._seen and (
                 len(self._seen) >= self.max_remembered

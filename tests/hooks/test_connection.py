@@ -149,6 +149,7 @@ def test_form_is_declared_for_the_ui() -> None:
         "rate_limit_store",
         "rate_limit_redis_conn_id",
         "verify_ssl",
+        "webhook_secret",
     }
     assert conn_type["ui-field-behaviour"]["relabeling"] == {"host": "Base URL", "password": "API key"}
     behaviour = CertyneoHook.get_ui_field_behaviour()

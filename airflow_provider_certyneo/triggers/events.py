@@ -1,0 +1,142 @@
+"""CertyneoEnvelopeEventTrigger: an ``AssetWatcher`` trigger that turns envelopes reaching COMPLETED (or
+DECLINED) into asset events, for Airflow installations Certyneo's webhooks cannot reach.
+
+It asks the list endpoint only "what changed since my last look?" (``updatedSince``, in Certyneo's time),
+one request per poll interval for all envelopes, paced by the key's poll budget in its rate governor (so
+two triggerers together stay within it). Delivery is at least once: the changed-since window overlaps the
+last one, and an event's ``event_id`` (envelope id and ``updatedAt``) lets a consumer skip one it has seen.
+
+Where it resumes after a restart: on Airflow 3.3+ its cursor lives in the asset's state store (never in
+its kwargs, which are its identity), so it resumes where it stopped and replays at most one overlap
+(10 s) of changes. On 3.1 and 3.2, which have no such store, it starts ``lookback`` seconds back (an hour by
+default): changes of the last hour are delivered again, older ones missed during a longer outage are not.
+It reports only envelopes that *reached* the outcome since its cursor, never "is still COMPLETED", so a
+condition that stays true does not schedule the DAG again and again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from airflow_provider_certyneo import defaults
+from airflow_provider_certyneo.assets import OUTCOMES, event_payload
+from airflow_provider_certyneo.exceptions import CertyneoError
+from airflow_provider_certyneo.timestamps import parse_rfc3339, rfc3339
+
+log = logging.getLogger(__name__)
+OVERLAP = timedelta(seconds=10)
+CURSOR_KEY = "certyneo_cursor"
+POLL_SHARE = 0.5
+
+
+class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
+    """Fires one event per envelope of ``certyneo_conn_id`` that reaches ``outcome``.
+
+    :param certyneo_conn_id: the ``certyneo`` connection (read asynchronously in the triggerer).
+    :param outcome: ``completed`` (signed by everyone) or ``declined``.
+    :param poll_interval: seconds between two looks at what changed.
+    :param lookback: on Airflow versions without an asset state store, how far back (seconds) the first
+        look after a (re)start reaches.
+    """
+
+    def __init__(
+        self,
+        certyneo_conn_id: str = defaults.CONN_ID,
+        outcome: str = "completed",
+        poll_interval: float = 60.0,
+        lookback: float = 3600.0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(certyneo_conn_id, str) or not certyneo_conn_id:
+            raise ValueError(f"certyneo_conn_id must be a non-empty string, not {certyneo_conn_id!r}")
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+        for name, value in (("poll_interval", poll_interval), ("lookback", lookback)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        self.certyneo_conn_id = certyneo_conn_id
+        self.outcome = outcome
+        self.poll_interval = float(poll_interval)
+        self.lookback = float(lookback)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and kwargs: ids and numbers only (no cursor: the kwargs are the trigger's identity)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "certyneo_conn_id": self.certyneo_conn_id,
+                "outcome": self.outcome,
+                "poll_interval": self.poll_interval,
+                "lookback": self.lookback,
+            },
+        )
+
+    async def _load_cursor(self) -> datetime | None:
+        store = getattr(self, "asset_state_store", None)
+        if store is None:
+            return None
+        try:
+            saved = await store.aget(CURSOR_KEY)
+        except Exception as exc:  # noqa: BLE001 - no usable store: start from the lookback instead
+            log.warning("Certyneo watcher: cannot read its cursor (%s); starting from the lookback", exc)
+            return None
+        return parse_rfc3339(saved, CURSOR_KEY) if isinstance(saved, str) else None
+
+    async def _save_cursor(self, cursor: datetime) -> None:
+        store = getattr(self, "asset_state_store", None)
+        if store is not None:
+            try:
+                await store.aset(CURSOR_KEY, rfc3339(cursor))
+            except Exception as exc:  # noqa: BLE001 - the cursor is an optimisation; events still flow
+                log.warning("Certyneo watcher: cannot save its cursor (%s)", exc)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Look for envelopes that reached the outcome, once per interval, forever."""
+        from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
+
+        status = OUTCOMES[self.outcome]
+        async with CertyneoAsyncHook(self.certyneo_conn_id) as hook:
+            await hook.asettings()
+            budget = hook.governor("poll", POLL_SHARE)
+            cursor = await self._load_cursor()
+            if cursor is None:
+                cursor = datetime.fromtimestamp(time.time() - self.lookback, timezone.utc)
+            self.log.info(
+                "Watching %s envelopes of %r changed since %s, every %.0f s",
+                status,
+                self.certyneo_conn_id,
+                rfc3339(cursor),
+                self.poll_interval,
+            )
+            delivered: dict[str, str] = {}
+            while True:
+                round_started = hook.server_clock.now()
+                clock_known = hook.server_clock.observed
+                try:
+                    await budget.apace()
+                    async for envelope in hook.list_envelopes(status=status, updated_since=cursor - OVERLAP):
+                        if envelope.get("status") != status or delivered.get(envelope["id"]) == envelope.get(
+                            "updatedAt"
+                        ):
+                            continue
+                        delivered[envelope["id"]] = str(envelope.get("updatedAt"))
+                        event_id = f"{envelope['id']}@{envelope.get('updatedAt')}"
+                        yield TriggerEvent(event_payload(envelope, event_id, "watcher"))
+                except CertyneoError as exc:
+                    if not exc.retryable:
+                        raise
+                    self.log.warning("Certyneo unavailable listing changes, will try again: %s", exc)
+                else:
+                    if clock_known:
+                        cursor = round_started
+                        await self._save_cursor(cursor)
+                    horizon = rfc3339(cursor - OVERLAP)
+                    delivered = {k: v for k, v in delivered.items() if v >= horizon}
+                await asyncio.sleep(self.poll_interval)
