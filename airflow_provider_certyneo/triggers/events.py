@@ -8,7 +8,8 @@ last one, and an event's ``event_id`` (envelope id and ``updatedAt``) lets a con
 
 Where it resumes after a restart: on Airflow 3.3+ its cursor lives in the asset's state store (never in
 its kwargs, which are its identity), so it resumes where it stopped and replays at most one overlap
-(10 s) of changes. On 3.1 and 3.2, which have no such store, it starts ``lookback`` seconds back (an hour by
+(10 s) of changes, and not even those: the envelopes it delivered within that overlap are saved with it.
+On 3.1 and 3.2, which have no such store, it starts ``lookback`` seconds back (an hour by
 default): changes of the last hour are delivered again, older ones missed during a longer outage are not.
 It reports only envelopes that *reached* the outcome since its cursor, never "is still COMPLETED", so a
 condition that stays true does not schedule the DAG again and again.
@@ -78,22 +79,29 @@ class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
             },
         )
 
-    async def _load_cursor(self) -> datetime | None:
+    async def _load_cursor(self) -> tuple[datetime | None, dict[str, str]]:
+        """The saved cursor and the envelopes delivered within the overlap before it (so a restart does not
+        deliver them again), or nothing."""
         store = getattr(self, "asset_state_store", None)
         if store is None:
-            return None
+            return None, {}
         try:
             saved = await store.aget(CURSOR_KEY)
+            if not isinstance(saved, dict) or not isinstance(saved.get("cursor"), str):
+                return None, {}
+            delivered = saved.get("delivered")
+            return parse_rfc3339(saved["cursor"], CURSOR_KEY), dict(delivered) if isinstance(
+                delivered, dict
+            ) else {}
         except Exception as exc:  # noqa: BLE001 - no usable store: start from the lookback instead
             log.warning("Certyneo watcher: cannot read its cursor (%s); starting from the lookback", exc)
-            return None
-        return parse_rfc3339(saved, CURSOR_KEY) if isinstance(saved, str) else None
+            return None, {}
 
-    async def _save_cursor(self, cursor: datetime) -> None:
+    async def _save_cursor(self, cursor: datetime, delivered: dict[str, str]) -> None:
         store = getattr(self, "asset_state_store", None)
         if store is not None:
             try:
-                await store.aset(CURSOR_KEY, rfc3339(cursor))
+                await store.aset(CURSOR_KEY, {"cursor": rfc3339(cursor), "delivered": delivered})
             except Exception as exc:  # noqa: BLE001 - the cursor is an optimisation; events still flow
                 log.warning("Certyneo watcher: cannot save its cursor (%s)", exc)
 
@@ -105,7 +113,7 @@ class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
         async with CertyneoAsyncHook(self.certyneo_conn_id) as hook:
             await hook.asettings()
             budget = hook.governor("poll", POLL_SHARE)
-            cursor = await self._load_cursor()
+            cursor, delivered = await self._load_cursor()
             if cursor is None:
                 cursor = datetime.fromtimestamp(time.time() - self.lookback, timezone.utc)
             self.log.info(
@@ -115,7 +123,6 @@ class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
                 rfc3339(cursor),
                 self.poll_interval,
             )
-            delivered: dict[str, str] = {}
             while True:
                 round_started = hook.server_clock.now()
                 clock_known = hook.server_clock.observed
@@ -136,7 +143,7 @@ class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
                 else:
                     if clock_known:
                         cursor = round_started
-                        await self._save_cursor(cursor)
                     horizon = rfc3339(cursor - OVERLAP)
                     delivered = {k: v for k, v in delivered.items() if v >= horizon}
+                    await self._save_cursor(cursor, delivered)
                 await asyncio.sleep(self.poll_interval)
