@@ -35,14 +35,21 @@ class CertyneoHookMixin(BaseOperator):
         Airflow renders the name when the task finishes, in the resumed process."""
         emails = ", ".join(r.get("email", "") for r in envelope.get("recipients", []))
         label = f"{envelope.get('subject')} → {emails}"
-        CertyneoHookMixin.relabel(context, label)
+        context["certyneo_label"] = label  # type: ignore[typeddict-unknown-key]
         return label
 
-    @staticmethod
-    def relabel(context: Context, label: str | None) -> None:
-        """Set the label read by the ``map_index_template`` (:data:`LABEL`) again, e.g. after a deferral."""
+    def relabel(self, context: Context, label: str | None, envelope_id: str) -> None:
+        """Set the label again after a deferral: the one passed on by ``defer(kwargs=...)``, or, where the
+        resumption did not carry it (``dag.test()`` resumes with the event alone), read from the envelope."""
         if label:
             context["certyneo_label"] = label  # type: ignore[typeddict-unknown-key]
+            return
+        from airflow_provider_certyneo.exceptions import CertyneoError
+
+        try:
+            self.label_map_index(context, dict(self.hook.get_envelope(envelope_id)))
+        except CertyneoError as exc:
+            self.log.warning("Could not read envelope %s to label this task: %s", envelope_id, exc)
 
     @cached_property
     def hook(self) -> CertyneoHook:

@@ -193,7 +193,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
             )
 
     def execute_complete(self, context: Context, event: Any, label: str | None = None) -> dict[str, Any]:
-        self.relabel(context, label)
+        self.relabel(context, label, self.envelope_id)
         checked = read_event(event, self.envelope_id)
         if checked["status"] == "success":
             self.log.info("%s", checked["message"])

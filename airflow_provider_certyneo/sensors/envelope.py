@@ -90,7 +90,7 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         return False
 
     def execute_complete(self, context: Context, event: Any, label: str | None = None) -> None:
-        self.relabel(context, label)
+        self.relabel(context, label, self.envelope_id)
         checked = read_event(event, self.envelope_id)
         if checked["status"] == "success":
             self.log.info("%s", checked["message"])
