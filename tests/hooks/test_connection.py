@@ -128,12 +128,14 @@ def test_form_is_declared_for_the_ui() -> None:
     (conn_type,) = get_provider_info()["connection-types"]
     assert conn_type["connection-type"] == "certyneo"
     assert set(conn_type["conn-fields"]) == {
+        "environment",
         "timeout",
         "max_retries",
         "rate_limit_per_minute",
         "rate_limit_burst",
         "verify_ssl",
     }
+    assert conn_type["conn-fields"]["environment"]["schema"]["enum"] == ["test", "live", None]
     assert conn_type["ui-field-behaviour"]["relabeling"] == {"host": "Base URL", "password": "API key"}
     behaviour = CertyneoHook.get_ui_field_behaviour()
     assert behaviour["hidden_fields"] == ["schema", "port", "login"]
