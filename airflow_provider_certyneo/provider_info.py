@@ -7,6 +7,11 @@ from typing import Any
 from airflow_provider_certyneo import defaults
 
 CONNECTION_FIELDS: dict[str, Any] = {
+    "environment": {
+        "label": "Environment",
+        "description": "test or live: a key of the other environment is refused (empty: the key decides).",
+        "schema": {"type": ["string", "null"], "enum": ["test", "live", None], "default": None},
+    },
     "timeout": {
         "label": "Request timeout (seconds)",
         "description": "How long one HTTP request may take before it is retried.",

@@ -1,4 +1,18 @@
-"""Waiting for an envelope from a task: the deadline, the trigger, and reading the trigger's event."""
+"""Waiting for an envelope from a task: the deadline, the trigger, and reading the trigger's event.
+
+**Why a trigger holds its event back** (:data:`RESUME_HOLD_SECONDS`). Airflow 3.1 to 3.3 have an open race
+(apache/airflow#66374, #67287, #71580, #72716): when a task defers, its worker process exits and the
+executor reports "success" for that try part; if the trigger fires before the scheduler has processed that
+report, the task instance has already been queued again for resumption, the scheduler reads the stale
+"success" as a contradiction ("finished with state success, but the task instance's state attribute is
+queued") and marks the task FAILED, although its envelope was signed. The report is processed in the
+scheduler's next loop after the worker exits: normally well under a second, a few seconds when the
+scheduler is busy (60 mapped tasks deferring at once on SQLite). An event that cannot fire before the
+deferral is :data:`RESUME_HOLD_SECONDS` old is out of that window; the price is that a wait ends at the
+earliest that long after it began, nothing for contracts that take hours to sign. The second line of
+defence is that a retried send is safe (exactly once, and a COMPLETED envelope returns at once), so a task
+given ``retries`` recovers if the race still strikes.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +46,19 @@ def deadline(
     return min(candidates) if candidates else None
 
 
+RESUME_HOLD_SECONDS = 10.0
+
+
+def not_before() -> float:
+    """Epoch seconds before which a trigger made now must not fire (see the module's docstring): now plus
+    ``[certyneo] resume_hold_seconds`` (default :data:`RESUME_HOLD_SECONDS`; 0 only where triggers run
+    inline, as in ``dag.test()``, which has no scheduler to race)."""
+    from airflow.providers.common.compat.sdk import conf
+
+    hold = conf.getfloat("certyneo", "resume_hold_seconds", fallback=RESUME_HOLD_SECONDS)
+    return time.time() + max(0.0, hold)
+
+
 def make_trigger(
     envelope_id: str,
     conn_id: str,
@@ -40,11 +67,18 @@ def make_trigger(
     targets: list[str],
     known_as_of: str | None = None,
 ) -> CertyneoEnvelopeTrigger:
-    """The trigger for this wait; ``known_as_of`` (the envelope's ``updatedAt``, just read) saves a read."""
+    """The trigger for this wait; ``known_as_of`` (the envelope's ``updatedAt``, just read) saves a read.
+    Its event is held until :data:`RESUME_HOLD_SECONDS` after now, the deferral."""
     from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
 
     return CertyneoEnvelopeTrigger(
-        envelope_id, conn_id, poll_interval, end_time, targets, known_as_of=known_as_of
+        envelope_id,
+        conn_id,
+        poll_interval,
+        end_time,
+        targets,
+        known_as_of=known_as_of,
+        not_before=not_before(),
     )
 
 

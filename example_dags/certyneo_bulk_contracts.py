@@ -19,10 +19,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.sdk import DAG, task
 
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
@@ -38,6 +40,17 @@ POLL_INTERVAL = float(os.environ.get("CERTYNEO_POLL_INTERVAL", "300"))
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 MONTHLY = "0 6 1 * *"
 TAGS = ["certyneo", "example", "bulk"]
+# A try that the scheduler fails by mistake (README, Troubleshooting: an upstream race when a wait ends
+# soon after deferring) is retried: upload and create reuse what an earlier try made, a send is exactly once
+# and an envelope already COMPLETED returns at once.
+RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=15)}
+
+
+@task(trigger_rule="one_failed")
+def fail_if_any_task_failed() -> None:
+    """``summarize`` runs whatever happened (all_done) and succeeds: without this leaf, a run whose contracts
+    failed would be green."""
+    raise AirflowFailException("some tasks of this run failed: see the failed task instances")
 
 
 @task(trigger_rule="all_done")
@@ -75,6 +88,7 @@ with DAG(
     schedule=MONTHLY,
     start_date=START,
     catchup=False,
+    default_args=RETRIES,
     tags=TAGS,
     params={"manifest": MANIFEST},
 ) as mapped_dag:
@@ -132,7 +146,9 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         max_active_tis_per_dagrun=16,
     ).expand(envelope_id=create.output)
-    send >> summarize(create.output, "{{ dag_run.start_date.isoformat() }}")
+    summary = summarize(create.output, "{{ dag_run.start_date.isoformat() }}")
+    send >> summary
+    [clients, upload, create, send, summary] >> fail_if_any_task_failed()
 
 
 with DAG(
@@ -140,6 +156,7 @@ with DAG(
     schedule=MONTHLY,
     start_date=START,
     catchup=False,
+    default_args=RETRIES,
     tags=TAGS,
     params={"manifest": MANIFEST},
 ) as operator_dag:
@@ -158,4 +175,4 @@ with DAG(
 
     ids = envelope_ids()
     bulk >> ids
-    summarize(ids, "{{ dag_run.start_date.isoformat() }}")
+    [bulk, summarize(ids, "{{ dag_run.start_date.isoformat() }}")] >> fail_if_any_task_failed()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.providers.common.compat.sdk import AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
 from airflow.sdk import DAG, task
 
 from airflow_provider_certyneo.operators.document import CertyneoUploadDocumentOperator
@@ -33,6 +33,16 @@ ARCHIVE = os.environ.get("CERTYNEO_ARCHIVE", "file:///tmp/certyneo-archive")
 HR = {"email": os.environ.get("CERTYNEO_HR_EMAIL", "rh@example.com"), "name": "Ressources humaines"}
 SIGN_WITHIN = timedelta(seconds=float(os.environ.get("CERTYNEO_SIGN_WITHIN_SECONDS", str(5 * 24 * 3600))))
 POLL_INTERVAL = float(os.environ.get("CERTYNEO_POLL_INTERVAL", "600"))
+# a try the scheduler fails by mistake (README, Troubleshooting) is retried: every step is safe to retry
+RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=15)}
+
+
+def run_day(context: Any) -> str:
+    """The run's day (YYYY-MM-DD), also in runs without a logical date (REST API, `airflow dags trigger`),
+    where ``ds`` is undefined."""
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return str(moment.strftime("%Y-%m-%d"))
+
 
 with DAG(
     dag_id="certyneo_onboarding",
@@ -40,12 +50,13 @@ with DAG(
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"),
     catchup=False,
+    default_args=RETRIES,
     tags=["certyneo", "example", "onboarding"],
 ) as dag:
 
     @task
-    def new_hires(ds: str | None = None) -> list[dict[str, str]]:
-        drop = Path(DROP) / f"{ds}.csv"
+    def new_hires(**context: Any) -> list[dict[str, str]]:
+        drop = Path(DROP) / f"{run_day(context)}.csv"
         if not drop.exists():
             raise AirflowSkipException(f"no new hires today ({drop} does not exist)")
         with drop.open(newline="", encoding="utf-8") as handle:
@@ -82,7 +93,7 @@ with DAG(
     ).expand(envelope_id=create.output)
 
     @task(trigger_rule="all_done")
-    def archive(envelope_id: str, ds: str | None = None) -> dict[str, Any]:
+    def archive(envelope_id: str, **context: Any) -> dict[str, Any]:
         """Signed PDF + audit trail + evidence.json under <archive>/<date>/<envelope id>/."""
         from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
         from airflow_provider_certyneo.hooks.storage import as_path
@@ -91,7 +102,7 @@ with DAG(
             envelope = hook.get_envelope(envelope_id)
             if envelope["status"] != "COMPLETED":
                 raise AirflowSkipException(f"{envelope_id} is {envelope['status']}: nothing to archive")
-            folder = f"{ARCHIVE}/{ds}/{envelope_id}/"
+            folder = f"{ARCHIVE}/{run_day(context)}/{envelope_id}/"
             evidence = {
                 "envelope_id": envelope_id,
                 "subject": envelope["subject"],
@@ -120,6 +131,14 @@ with DAG(
         print(f"Voided {len(voided)} unsigned envelope(s): {', '.join(voided) or '-'}")
         return voided
 
+    @task(trigger_rule="one_failed")
+    def fail_if_any_task_failed() -> None:
+        """The clean-up tasks run whatever happened (all_done) and succeed: without this leaf, a run whose
+        contracts failed would be green."""
+        raise AirflowFailException("some tasks of this run failed: see the failed task instances")
+
     send >> wait
-    wait >> archive.expand(envelope_id=create.output)
-    wait >> void_unsigned(create.output)
+    archived = archive.expand(envelope_id=create.output)
+    voided = void_unsigned(create.output)
+    wait >> [archived, voided]
+    [create, send, wait, archived, voided] >> fail_if_any_task_failed()

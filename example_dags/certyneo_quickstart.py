@@ -8,6 +8,7 @@ Run it against the bundled emulator with the README's main command, or against C
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pendulum
@@ -25,6 +26,11 @@ from airflow_provider_certyneo.operators.envelope import (
 
 CONTRACT = Path(__file__).parent / "files" / "contrat-de-prestation.pdf"
 ARCHIVE = os.environ.get("CERTYNEO_ARCHIVE", "file:///tmp/certyneo-archive")
+# The run's day, also in runs without a logical date (REST API, `airflow dags trigger`): not {{ ds }}
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+# A try that the scheduler fails by mistake (see README, Troubleshooting) is retried: sending is exactly once
+# and an envelope already COMPLETED returns at once.
+RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=15)}
 
 with DAG(
     dag_id="certyneo_quickstart",
@@ -32,6 +38,7 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    default_args=RETRIES,
     tags=["certyneo", "example"],
     params={
         "pdf": str(CONTRACT),
@@ -63,13 +70,13 @@ with DAG(
     signed = CertyneoDownloadSignedDocumentOperator(
         task_id="archive_signed_pdf",
         envelope_id=create.output,
-        destination="{{ params.archive }}/{{ ds }}/",
+        destination="{{ params.archive }}/" + RUN_DAY + "/",
     )
 
     audit_trail = CertyneoDownloadAuditTrailOperator(
         task_id="archive_audit_trail",
         envelope_id=create.output,
-        destination="{{ params.archive }}/{{ ds }}/",
+        destination="{{ params.archive }}/" + RUN_DAY + "/",
     )
 
     upload >> create >> send >> [signed, audit_trail]

@@ -7,6 +7,7 @@ envelope already sent (409 ``invalid_state``) and carries on without a second in
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ POLL_INTERVAL = float(os.environ.get("CERTYNEO_POLL_INTERVAL", "30"))
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    # a try the scheduler fails by mistake (README, Troubleshooting) is retried: every step is safe to retry
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=15)},
     tags=["certyneo", "example", "taskflow"],
     params={"signer_email": "client@example.com", "signer_name": "Marie Dubois"},
 )
@@ -59,11 +62,13 @@ def certyneo_taskflow() -> None:
         return [r["signUrl"] for r in envelope["recipients"] if r["signUrl"]]
 
     @task
-    def archive(envelope_id: str, ds: str | None = None) -> list[dict[str, Any]]:
+    def archive(envelope_id: str, **context: Any) -> list[dict[str, Any]]:
         from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 
+        # the run's day, also without a logical date (REST API, `airflow dags trigger`): not ds
+        day = (context.get("logical_date") or context["dag_run"].run_after).strftime("%Y-%m-%d")
         with CertyneoHook() as hook:
-            folder = f"{ARCHIVE}/{ds}/"
+            folder = f"{ARCHIVE}/{day}/"
             return [
                 dict(hook.download_signed_document(envelope_id, folder, overwrite=True)),
                 dict(hook.download_audit_trail(envelope_id, folder, overwrite=True)),

@@ -97,13 +97,16 @@ class CertyneoBaseHook(BaseHook):
         """Extra fields for Airflow 3.1's form; empty where its form libraries are not installed."""
         try:
             from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-            from wtforms import BooleanField, StringField
+            from wtforms import BooleanField, SelectField, StringField
         except ImportError:
             return {}
         widgets: dict[str, Any] = {}
         for name, spec in CONNECTION_FIELDS.items():
             if "boolean" in spec["schema"]["type"]:
                 widgets[name] = BooleanField(spec["label"], default=spec["schema"]["default"])
+            elif "enum" in spec["schema"]:
+                choices = [(value or "", value or "(default)") for value in spec["schema"]["enum"]]
+                widgets[name] = SelectField(spec["label"], choices=choices, default="")
             else:
                 widgets[name] = StringField(spec["label"], widget=BS3TextFieldWidget())
         return widgets

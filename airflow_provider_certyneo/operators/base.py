@@ -10,6 +10,9 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_certyneo.links.envelope import XCOM_ENVELOPE_URL, envelope_url
 
+# The map_index_template of the Certyneo operators and sensor: the label set by ``label_map_index``.
+LABEL = "{{ certyneo_label | default('') }}"
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -24,6 +27,29 @@ class CertyneoHookMixin(BaseOperator):
     the type checker knows what it extends)."""
 
     certyneo_conn_id: str
+
+    @staticmethod
+    def label_map_index(context: Context, envelope: dict[str, Any]) -> str:
+        """Give a mapped task instance a readable name in the UI: subject → recipients. Returns the label:
+        a task that defers passes it on (``defer(kwargs=...)``) to :meth:`relabel` after the wait, since
+        Airflow renders the name when the task finishes, in the resumed process."""
+        emails = ", ".join(r.get("email", "") for r in envelope.get("recipients", []))
+        label = f"{envelope.get('subject')} → {emails}"
+        context["certyneo_label"] = label  # type: ignore[typeddict-unknown-key]
+        return label
+
+    def relabel(self, context: Context, label: str | None, envelope_id: str) -> None:
+        """Set the label again after a deferral: the one passed on by ``defer(kwargs=...)``, or, where the
+        resumption did not carry it (``dag.test()`` resumes with the event alone), read from the envelope."""
+        if label:
+            context["certyneo_label"] = label  # type: ignore[typeddict-unknown-key]
+            return
+        from airflow_provider_certyneo.exceptions import CertyneoError
+
+        try:
+            self.label_map_index(context, dict(self.hook.get_envelope(envelope_id)))
+        except CertyneoError as exc:
+            self.log.warning("Could not read envelope %s to label this task: %s", envelope_id, exc)
 
     @cached_property
     def hook(self) -> CertyneoHook:
@@ -69,9 +95,3 @@ class CertyneoBaseOperator(CertyneoHookMixin, BaseOperator):
     def __init__(self, *, certyneo_conn_id: str = "certyneo_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.certyneo_conn_id = certyneo_conn_id
-
-    @staticmethod
-    def label_map_index(context: Context, envelope: dict[str, Any]) -> None:
-        """Give a mapped task instance a readable name in the UI: subject → recipients."""
-        emails = ", ".join(r.get("email", "") for r in envelope.get("recipients", []))
-        context["certyneo_label"] = f"{envelope.get('subject')} → {emails}"  # type: ignore[typeddict-unknown-key]

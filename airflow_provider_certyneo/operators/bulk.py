@@ -143,11 +143,16 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         self, envelope_ids: list[str], since: str | None, context: Context, results: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         from airflow_provider_certyneo.triggers.envelope_set import CertyneoEnvelopeSetTrigger
-        from airflow_provider_certyneo.waiting import deadline
+        from airflow_provider_certyneo.waiting import deadline, not_before
 
         end_time = deadline(context, self.timeout, self.execution_timeout)
         trigger = CertyneoEnvelopeSetTrigger(
-            envelope_ids, self.certyneo_conn_id, self.poll_interval, end_time, known_as_of=since
+            envelope_ids,
+            self.certyneo_conn_id,
+            self.poll_interval,
+            end_time,
+            known_as_of=since,
+            not_before=not_before() if self.deferrable else None,
         )
         if self.deferrable:
             self.defer(
@@ -167,8 +172,16 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
     def execute_complete(
         self, context: Context, event: Any, results: list[dict[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
-        if not isinstance(event, dict) or event.get("status") not in ("success", "failure", "timeout"):
+        if not isinstance(event, dict) or event.get("status") not in (
+            "success",
+            "failure",
+            "timeout",
+            "error",
+        ):
             raise CertyneoWaitError(f"unexpected trigger event: {event!r}")
+        if event["status"] == "error":
+            self.log.error("%s", event.get("message"))
+            raise CertyneoWaitError(f"waiting for the envelopes failed: {event.get('message')}")
         summary = {"completed": event["completed"], "failed": event["failed"], "pending": event["pending"]}
         context["ti"].xcom_push(key="summary", value=summary)
         self.log.info(

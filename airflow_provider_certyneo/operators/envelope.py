@@ -15,14 +15,19 @@ from airflow_provider_certyneo.exceptions import (
     CertyneoWaitError,
 )
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
-from airflow_provider_certyneo.operators.base import CertyneoBaseOperator
+from airflow_provider_certyneo.operators.base import LABEL, CertyneoBaseOperator
 from airflow_provider_certyneo.outcomes import can_still_become, describe, sign_urls
 from airflow_provider_certyneo.waiting import deadline, make_trigger, read_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
-LABEL = "{{ certyneo_label | default('') }}"
+__all__ = [
+    "LABEL",
+    "CertyneoCreateEnvelopeOperator",
+    "CertyneoSendEnvelopeOperator",
+    "CertyneoVoidEnvelopeOperator",
+]
 
 
 class CertyneoCreateEnvelopeOperator(CertyneoBaseOperator):
@@ -144,7 +149,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
                 self.envelope_id,
                 envelope["status"],
             )
-        self.label_map_index(context, envelope)
+        label = self.label_map_index(context, envelope)
         self.push_envelope_link(context, self.envelope_id)
         result = self._result(envelope)
         if not self.wait_for_completion:
@@ -165,6 +170,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
                     known_as_of=envelope.get("updatedAt"),
                 ),
                 method_name="execute_complete",
+                kwargs={"label": label},
                 timeout=(end_time - time.time()) + 60 if end_time else None,
             )
         return self._wait_here(end_time)
@@ -178,7 +184,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
             if not can_still_become(envelope["status"], ["COMPLETED"]):
                 raise CertyneoWaitError(describe(envelope))
             if end_time is not None and time.time() >= end_time:
-                self._timed_out(describe(envelope))
+                return self._timed_out(describe(envelope))
             self.log.info("%s; next check in %.0f s", describe(envelope), self.poll_interval)
             time.sleep(
                 self.poll_interval
@@ -186,20 +192,29 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
                 else max(0.0, min(self.poll_interval, end_time - time.time()))
             )
 
-    def execute_complete(self, context: Context, event: Any) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: Any, label: str | None = None) -> dict[str, Any]:
+        self.relabel(context, label, self.envelope_id)
         checked = read_event(event, self.envelope_id)
         if checked["status"] == "success":
             self.log.info("%s", checked["message"])
             return self._result(dict(self.hook.get_envelope(self.envelope_id)))
         if checked["status"] == "timeout":
-            self._timed_out(checked["message"])
+            return self._timed_out(checked["message"])
         self.log.error("%s", checked["message"])
         raise CertyneoWaitError(checked["message"])
 
-    def _timed_out(self, message: str) -> None:
+    def _timed_out(self, message: str) -> dict[str, Any]:
+        """The deadline passed. Voids (``void_on_timeout``) only an envelope that is still SENT, read now:
+        one signed at the last moment is a success, and nothing else than a real deadline gets here (a
+        trigger that cannot wait ends with ``error``)."""
         if self.void_on_timeout:
-            self.hook.void_envelope(self.envelope_id)
-            message += "; the envelope was voided (void_on_timeout=True)"
+            envelope: dict[str, Any] = dict(self.hook.get_envelope(self.envelope_id))
+            if envelope["status"] == "COMPLETED":
+                self.log.info("Signed at the deadline: %s", describe(envelope))
+                return self._result(envelope)
+            if envelope["status"] == "SENT":
+                self.hook.void_envelope(self.envelope_id)
+                message += "; the envelope was voided (void_on_timeout=True)"
         self.log.error("Timed out waiting for signatures: %s", message)
         raise CertyneoWaitError(f"timed out waiting for signatures: {message}")
 

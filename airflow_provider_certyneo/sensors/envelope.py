@@ -11,7 +11,7 @@ from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_certyneo.exceptions import CertyneoWaitError
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
-from airflow_provider_certyneo.operators.base import CertyneoHookMixin
+from airflow_provider_certyneo.operators.base import LABEL, CertyneoHookMixin
 from airflow_provider_certyneo.outcomes import can_still_become, describe
 from airflow_provider_certyneo.types import KNOWN_STATUSES
 from airflow_provider_certyneo.waiting import deadline, make_trigger, read_event
@@ -42,9 +42,10 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         target_status: str = "COMPLETED",
         certyneo_conn_id: str = "certyneo_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        map_index_template: str | None = LABEL,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(map_index_template=map_index_template, **kwargs)
         if target_status not in KNOWN_STATUSES:
             raise ValueError(f"target_status must be one of {sorted(KNOWN_STATUSES)}, not {target_status!r}")
         self.envelope_id: str = envelope_id  # type: ignore[assignment]  # an XComArg is resolved by execute
@@ -52,6 +53,7 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         self.certyneo_conn_id = certyneo_conn_id
         self.deferrable = deferrable
         self._last_seen: str | None = None
+        self._label: str | None = None
 
     def execute(self, context: Context) -> Any:
         self.push_envelope_link(context, self.envelope_id)
@@ -69,12 +71,14 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
                 known_as_of=self._last_seen,
             ),
             method_name="execute_complete",
+            kwargs={"label": self._label},
             timeout=timeout,
         )
 
     def poke(self, context: Context) -> bool:
         envelope: dict[str, Any] = dict(self.hook.get_envelope(self.envelope_id))
         self._last_seen = envelope.get("updatedAt")
+        self._label = self.label_map_index(context, envelope)
         status = envelope["status"]
         if status == self.target_status:
             self.log.info("%s", describe(envelope))
@@ -85,7 +89,8 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         self.log.info("%s; waiting for %s", describe(envelope), self.target_status)
         return False
 
-    def execute_complete(self, context: Context, event: Any) -> None:
+    def execute_complete(self, context: Context, event: Any, label: str | None = None) -> None:
+        self.relabel(context, label, self.envelope_id)
         checked = read_event(event, self.envelope_id)
         if checked["status"] == "success":
             self.log.info("%s", checked["message"])

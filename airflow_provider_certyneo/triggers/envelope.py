@@ -8,22 +8,32 @@ an ``await``), rides out transient API errors and 429s, and ends in exactly one 
 
 * ``success`` — the envelope reached a target status;
 * ``failure`` — it reached a status from which no target can be reached (e.g. DECLINED), with who and why;
-* ``timeout`` — ``end_time`` passed first;
-* ``error`` — an error no retry can fix (revoked key, unknown envelope).
+* ``timeout`` — ``end_time`` passed first (and only then);
+* ``error`` — an error no retry can fix (revoked key, unknown envelope, a connection the triggerer cannot
+  read, a bug), with what to fix.
+
+No event fires before ``not_before`` (epoch seconds; the operators pass the deferral time plus
+:data:`~airflow_provider_certyneo.waiting.RESUME_HOLD_SECONDS`): see :mod:`airflow_provider_certyneo.waiting`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_certyneo.outcomes import can_still_become, describe
-from airflow_provider_certyneo.timestamps import parse_rfc3339
-from airflow_provider_certyneo.triggers.watcher import DEFAULT_POLL_SHARE, watcher_for
+from airflow_provider_certyneo.triggers.arguments import (
+    DEFAULT_POLL_SHARE,
+    WaitArguments,
+    envelope_id_arg,
+    target_statuses_arg,
+)
+from airflow_provider_certyneo.triggers.failures import explain
+from airflow_provider_certyneo.triggers.timing import deadline_passed, hold_until, remaining
+from airflow_provider_certyneo.triggers.watcher import watcher_for
 from airflow_provider_certyneo.types import KNOWN_STATUSES
 
 EVENT_STATUSES = ("success", "failure", "timeout", "error")
@@ -40,6 +50,10 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         only later changes are looked for (no initial read). Default: read it first.
     :param poll_share: the share of the key's rate limit that all waiting triggers of this connection in a
         triggerer may spend on polling together (default half), however many they are.
+    :param not_before: epoch seconds before which the event is held back (None: fire at once).
+
+    Arguments are checked by :class:`~airflow_provider_certyneo.triggers.arguments.WaitArguments` when the
+    trigger is made, so a bad one fails at ``defer()`` time.
     """
 
     def __init__(
@@ -51,50 +65,28 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         target_statuses: Sequence[str] = ("COMPLETED",),
         poll_share: float = DEFAULT_POLL_SHARE,
         known_as_of: str | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(envelope_id, str) or not envelope_id:
-            raise ValueError(f"envelope_id must be a non-empty string, not {envelope_id!r}")
-        if not isinstance(certyneo_conn_id, str) or not certyneo_conn_id:
-            raise ValueError(f"certyneo_conn_id must be a non-empty string, not {certyneo_conn_id!r}")
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, (int, float))
-            or poll_interval <= 0
-        ):
-            raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
-        if end_time is not None and (isinstance(end_time, bool) or not isinstance(end_time, (int, float))):
-            raise ValueError(f"end_time must be epoch seconds (a number) or None, not {end_time!r}")
-        if (
-            isinstance(poll_share, bool)
-            or not isinstance(poll_share, (int, float))
-            or not 0 < poll_share <= 1
-        ):
-            raise ValueError(f"poll_share must be a share of the rate limit in (0, 1], not {poll_share!r}")
-        targets = [target_statuses] if isinstance(target_statuses, str) else list(target_statuses)
-        unknown = [s for s in targets if s not in KNOWN_STATUSES]
-        if not targets or unknown:
-            raise ValueError(f"target_statuses must be among {sorted(KNOWN_STATUSES)}, not {targets!r}")
-        self.envelope_id = envelope_id
-        self.certyneo_conn_id = certyneo_conn_id
-        self.poll_interval = float(poll_interval)
-        self.end_time = float(end_time) if end_time is not None else None
-        self.target_statuses = targets
-        self.poll_share = float(poll_share)
-        self._known_since = None if known_as_of is None else parse_rfc3339(known_as_of, "known_as_of")
-        self.known_as_of = known_as_of
+        self.envelope_id = envelope_id_arg(envelope_id)
+        self.target_statuses = target_statuses_arg(target_statuses)
+        self.wait = WaitArguments(
+            certyneo_conn_id, poll_interval, end_time, poll_share, known_as_of, not_before
+        )
+        self.certyneo_conn_id = self.wait.certyneo_conn_id
+        self.poll_interval = self.wait.poll_interval
+        self.end_time = self.wait.end_time
+        self.poll_share = self.wait.poll_share
+        self.known_as_of = self.wait.known_as_of
+        self.not_before = self.wait.not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "envelope_id": self.envelope_id,
-                "certyneo_conn_id": self.certyneo_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
                 "target_statuses": list(self.target_statuses),
-                "poll_share": self.poll_share,
-                "known_as_of": self.known_as_of,
+                **self.wait.serialize(),
             },
         )
 
@@ -109,30 +101,42 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        event = await self._outcome()
+        await hold_until(self.not_before, self.end_time)
+        yield event
+
+    async def _outcome(self) -> TriggerEvent:
+        """The one event that ends this wait. ``timeout`` only once ``end_time`` has really passed: a poller
+        that stops for any other reason ends the wait with ``error`` (never a void on timeout)."""
         watcher = watcher_for(self.certyneo_conn_id, self.poll_share)
-        updates = watcher.updates(self.envelope_id, self.poll_interval, self._known_since)
+        updates = watcher.updates(self.envelope_id, self.poll_interval, self.wait.known_since)
         try:
             while True:
                 try:
-                    update = await asyncio.wait_for(updates.__anext__(), timeout=self._remaining())
-                except asyncio.TimeoutError:
-                    yield self._event(
-                        "timeout",
-                        f"envelope {self.envelope_id} did not reach "
-                        f"{' or '.join(self.target_statuses)} before the deadline",
+                    update = await asyncio.wait_for(updates.__anext__(), timeout=remaining(self.end_time))
+                except TimeoutError:
+                    if deadline_passed(self.end_time):
+                        return self._event(
+                            "timeout",
+                            f"envelope {self.envelope_id} did not reach "
+                            f"{' or '.join(self.target_statuses)} before the deadline",
+                        )
+                    return self._event("error", f"waiting for envelope {self.envelope_id} timed out early")
+                except StopAsyncIteration:
+                    return self._event("error", f"the poller stopped watching envelope {self.envelope_id}")
+                except Exception as exc:
+                    self.log.exception("waiting for envelope %s failed", self.envelope_id)
+                    return self._event(
+                        "error", explain(exc, self.certyneo_conn_id) + f" (waiting for {self.envelope_id})"
                     )
-                    return
                 if update.error is not None:
-                    yield self._event("error", str(update.error))
-                    return
+                    return self._event("error", update.error)
                 envelope = update.envelope or {}
                 status = envelope.get("status", "")
                 if status in self.target_statuses:
-                    yield self._event("success", describe(envelope), status)
-                    return
+                    return self._event("success", describe(envelope), status)
                 if not can_still_become(status, self.target_statuses):
-                    yield self._event("failure", describe(envelope), status)
-                    return
+                    return self._event("failure", describe(envelope), status)
                 if status not in KNOWN_STATUSES:
                     self.log.warning(
                         "envelope %s has status %r, unknown to this provider: still waiting",
@@ -147,6 +151,3 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
                 )
         finally:
             await updates.aclose()
-
-    def _remaining(self) -> float | None:
-        return None if self.end_time is None else max(0.0, self.end_time - time.time())

@@ -7,21 +7,24 @@ watches, and needs no initial read of each when told when they were last known (
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_certyneo.outcomes import describe
-from airflow_provider_certyneo.timestamps import parse_rfc3339
-from airflow_provider_certyneo.triggers.watcher import DEFAULT_POLL_SHARE, watcher_for
+from airflow_provider_certyneo.triggers.arguments import DEFAULT_POLL_SHARE, WaitArguments, envelope_ids_arg
+from airflow_provider_certyneo.triggers.failures import explain
+from airflow_provider_certyneo.triggers.timing import deadline_passed, hold_until, remaining
+from airflow_provider_certyneo.triggers.watcher import watcher_for
 from airflow_provider_certyneo.types import TERMINAL_STATUSES
 
 
 class CertyneoEnvelopeSetTrigger(BaseTrigger):
     """One event once all ``envelope_ids`` are terminal or ``end_time`` passes: ``{"status": "success" |
-    "failure" | "timeout", "completed": [ids], "failed": {id: reason}, "pending": [ids]}``."""
+    "failure" | "timeout" | "error", "completed": [ids], "failed": {id: reason}, "pending": [ids],
+    "message": str}``. ``timeout`` only when the deadline has really passed; ``error`` when the poller could
+    not go on (its message says what to fix). Arguments: :class:`~.arguments.WaitArguments`."""
 
     def __init__(
         self,
@@ -31,68 +34,81 @@ class CertyneoEnvelopeSetTrigger(BaseTrigger):
         end_time: float | None = None,
         known_as_of: str | None = None,
         poll_share: float = DEFAULT_POLL_SHARE,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(envelope_ids, list) or not all(isinstance(i, str) and i for i in envelope_ids):
-            raise ValueError("envelope_ids must be a list of envelope id strings")
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, (int, float))
-            or poll_interval <= 0
-        ):
-            raise ValueError(f"poll_interval must be a positive number of seconds, not {poll_interval!r}")
-        if end_time is not None and not isinstance(end_time, (int, float)):
-            raise ValueError(f"end_time must be epoch seconds or None, not {end_time!r}")
-        self._known_since = None if known_as_of is None else parse_rfc3339(known_as_of, "known_as_of")
-        self.envelope_ids = list(envelope_ids)
-        self.certyneo_conn_id = certyneo_conn_id
-        self.poll_interval = float(poll_interval)
-        self.end_time = None if end_time is None else float(end_time)
-        self.known_as_of = known_as_of
-        self.poll_share = float(poll_share)
+        self.envelope_ids = envelope_ids_arg(envelope_ids)
+        self.wait = WaitArguments(
+            certyneo_conn_id, poll_interval, end_time, poll_share, known_as_of, not_before
+        )
+        self.certyneo_conn_id = self.wait.certyneo_conn_id
+        self.poll_interval = self.wait.poll_interval
+        self.end_time = self.wait.end_time
+        self.known_as_of = self.wait.known_as_of
+        self.poll_share = self.wait.poll_share
+        self.not_before = self.wait.not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "envelope_ids": self.envelope_ids,
-                "certyneo_conn_id": self.certyneo_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "known_as_of": self.known_as_of,
-                "poll_share": self.poll_share,
-            },
+            {"envelope_ids": self.envelope_ids, **self.wait.serialize()},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watcher = watcher_for(self.certyneo_conn_id, self.poll_share)
-        since = self._known_since
+        since = self.wait.known_since
         outcomes: dict[str, tuple[str, str]] = {}
+        errors: list[str] = []
 
         async def follow(envelope_id: str) -> None:
             updates = watcher.updates(envelope_id, self.poll_interval, since)
             try:
                 async for update in updates:
                     if update.error is not None:
-                        outcomes[envelope_id] = ("ERROR", str(update.error))
+                        outcomes[envelope_id] = ("ERROR", update.error)
+                        errors.append(update.error)
                         return
                     envelope = update.envelope or {}
                     if envelope.get("status") in TERMINAL_STATUSES:
                         outcomes[envelope_id] = (envelope["status"], describe(envelope))
                         return
+                errors.append(f"the poller stopped watching envelope {envelope_id}")
+            except Exception as exc:
+                self.log.exception("waiting for envelope %s failed", envelope_id)
+                errors.append(explain(exc, self.certyneo_conn_id))
             finally:
                 await updates.aclose()
 
         followers = [asyncio.create_task(follow(i)) for i in self.envelope_ids]
-        remaining = None if self.end_time is None else max(0.0, self.end_time - time.time())
-        _, pending = await asyncio.wait(followers, timeout=remaining)
-        for task in pending:
+        unfinished = set(followers)
+        while unfinished and not errors:
+            _, unfinished = await asyncio.wait(
+                unfinished, timeout=remaining(self.end_time), return_when=asyncio.FIRST_COMPLETED
+            )
+            if unfinished and not errors and deadline_passed(self.end_time):
+                break
+        for task in unfinished:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*unfinished, return_exceptions=True)
         completed = [i for i in self.envelope_ids if outcomes.get(i, ("",))[0] == "COMPLETED"]
         failed = {
             i: outcomes[i][1] for i in self.envelope_ids if i in outcomes and outcomes[i][0] != "COMPLETED"
         }
         waiting = [i for i in self.envelope_ids if i not in outcomes]
-        status = "timeout" if waiting else ("failure" if failed else "success")
-        yield TriggerEvent({"status": status, "completed": completed, "failed": failed, "pending": waiting})
+        if errors:
+            status, message = "error", errors[0]
+        elif waiting:
+            status, message = "timeout", f"{len(waiting)} envelopes were not terminal before the deadline"
+        else:
+            status = "failure" if failed else "success"
+            message = f"{len(completed)} signed, {len(failed)} not signed"
+        await hold_until(self.not_before, self.end_time)
+        yield TriggerEvent(
+            {
+                "status": status,
+                "completed": completed,
+                "failed": failed,
+                "pending": waiting,
+                "message": message,
+            }
+        )

@@ -6,6 +6,12 @@ watcher reads each newly registered envelope once, then asks only "what changed 
 the list endpoint (``updatedSince``, following ``nextCursor``) once per poll interval, and hands every
 change to the triggers that wait for it. Its requests are also paced by a poll budget per key (a share of
 the key's rate limit, half by default), so polling never starves the tasks that send contracts.
+
+It never fails silently: a failure that polling again can get past (Certyneo unavailable, the network)
+restarts the poller; any other (a connection the triggerer cannot read, a revoked key, a bug) ends every
+waiting trigger with an ``error`` event that says what to fix. Its background task lives only while some
+trigger waits: the last one to leave cancels it and closes its HTTP client, so a triggerer shutting down
+is not held by it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,18 +29,21 @@ from typing import Any
 from airflow_provider_certyneo.exceptions import CertyneoError
 from airflow_provider_certyneo.governor.governor import Governor
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
+from airflow_provider_certyneo.triggers.arguments import DEFAULT_POLL_SHARE
+from airflow_provider_certyneo.triggers.failures import explain, is_transient
 
 log = logging.getLogger(__name__)
-DEFAULT_POLL_SHARE = 0.5
+__all__ = ["DEFAULT_POLL_SHARE", "EnvelopeWatcher", "Update", "watcher_for"]
 OVERLAP = timedelta(seconds=10)
 
 
 @dataclass
 class Update:
-    """What a waiting trigger receives: the envelope as last seen, or the error that ends its wait."""
+    """What a waiting trigger receives: the envelope as last seen, or why its wait cannot go on (a message
+    that says what to fix)."""
 
     envelope: dict[str, Any] | None = None
-    error: CertyneoError | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -54,7 +64,9 @@ class EnvelopeWatcher:
         self._backfill: datetime | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._since: float | None = None  # this machine's time.time() of the last complete list of changes
         self.requests = 0
+        self.restarts = 0
 
     @property
     def watching(self) -> int:
@@ -76,8 +88,9 @@ class EnvelopeWatcher:
         else:
             self._new.add(envelope_id)
         self._wake.set()
+        _register(self)
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name=f"certyneo-watcher-{self.conn_id}")
+            self._task = asyncio.create_task(self._supervise(), name=f"certyneo-watcher-{self.conn_id}")
         try:
             while True:
                 yield await queue.get()
@@ -86,6 +99,49 @@ class EnvelopeWatcher:
             if not watch.queues:
                 self._watches.pop(envelope_id, None)
                 self._new.discard(envelope_id)
+            if not self._watches:
+                self._stop()
+
+    def _stop(self) -> None:
+        """Nobody waits any more: cancel the poller now (its HTTP client closes as it unwinds) rather than
+        let it sleep out its interval, and leave the registry."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+        self._since = None
+        _forget(self)
+
+    async def _supervise(self) -> None:
+        """Run the poller; restart it after a passing failure, end every wait with the reason otherwise."""
+        failures = 0
+        while self._watches:
+            try:
+                await self._run()
+                return
+            except Exception as exc:
+                if is_transient(exc):
+                    failures += 1
+                    self.restarts += 1
+                    delay = min(max(self._interval(), 0.1), 2.0 ** min(failures, 10))
+                    log.warning(
+                        "Certyneo poller of %r stopped (%s); restarting in %.1f s", self.conn_id, exc, delay
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                message = explain(exc, self.conn_id)
+                log.exception(
+                    "Certyneo poller of %r failed, ending %d wait(s): %s",
+                    self.conn_id,
+                    len(self._watches),
+                    message,
+                )
+                self._fail_all(message)
+                return
+
+    def _fail_all(self, message: str) -> None:
+        self._new.clear()
+        for envelope_id in list(self._watches):
+            self._deliver(envelope_id, Update(error=message))
 
     def _deliver(self, envelope_id: str, update: Update) -> None:
         watch = self._watches.get(envelope_id)
@@ -106,23 +162,25 @@ class EnvelopeWatcher:
         async with CertyneoAsyncHook(self.conn_id) as hook:
             await hook.asettings()
             budget = hook.governor("poll", self.poll_share)
-            since: float | None = None  # this machine's time.time(); read in Certyneo's time when used
             next_list = 0.0
             while self._watches:
                 first_look = time.time()
                 all_read = await self._read_new(hook, budget)
-                if since is None and self._backfill is None:
-                    since, next_list = first_look, time.monotonic() + self._interval()
+                if self._since is None and self._backfill is None:
+                    self._since, next_list = first_look, time.monotonic() + self._interval()
                 elif time.monotonic() >= next_list and self._watches:
                     round_started = time.monotonic()
                     clock_known = hook.server_clock.observed
                     list_started = time.time()
                     backfill, self._backfill = self._backfill, None
                     start = min(
-                        filter(None, (None if since is None else hook.server_clock.at(since), backfill))
+                        filter(
+                            None,
+                            (None if self._since is None else hook.server_clock.at(self._since), backfill),
+                        )
                     )
                     if await self._read_changes(hook, budget, start) and clock_known:
-                        since = list_started
+                        self._since = list_started
                     elif backfill is not None:
                         self._backfill = backfill
                     next_list = round_started + self._interval()
@@ -146,7 +204,7 @@ class EnvelopeWatcher:
                 self._deliver(envelope_id, Update(envelope=dict(await hook.get_envelope(envelope_id))))
             except CertyneoError as exc:
                 if not exc.retryable:
-                    self._deliver(envelope_id, Update(error=exc))
+                    self._deliver(envelope_id, Update(error=explain(exc, self.conn_id)))
                     continue
                 log.warning("Certyneo unavailable reading %s, will try again: %s", envelope_id, exc)
                 self._new.add(envelope_id)
@@ -166,21 +224,38 @@ class EnvelopeWatcher:
             if exc.retryable:
                 log.warning("Certyneo unavailable listing changes, will try again: %s", exc)
                 return False
-            for envelope_id in list(self._watches):
-                self._deliver(envelope_id, Update(error=exc))
+            self._fail_all(explain(exc, self.conn_id))
         return True
 
 
-_watchers: dict[tuple[int, str, float], EnvelopeWatcher] = {}
+_Key = tuple[str, float]
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, EnvelopeWatcher]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def watcher_for(conn_id: str, poll_share: float = DEFAULT_POLL_SHARE) -> EnvelopeWatcher:
-    """The watcher of ``conn_id`` on the running event loop (one per loop: a triggerer has one)."""
-    loop_id = id(asyncio.get_running_loop())
-    for key in [k for k, w in _watchers.items() if k[0] != loop_id and (w._task is None or w._task.done())]:
-        del _watchers[key]
-    key = (loop_id, conn_id, poll_share)
-    watcher = _watchers.get(key)
+    """The watcher of ``conn_id`` on the running event loop (one per loop: a triggerer has one).
+
+    Keyed on the loop object itself (weakly): an ``id()`` can be reused by a later loop once the first is
+    gone, which would hand that loop a watcher whose task and events belong to a dead one."""
+    watchers = _registry.setdefault(asyncio.get_running_loop(), {})
+    watcher = watchers.get((conn_id, poll_share))
     if watcher is None:
-        watcher = _watchers[key] = EnvelopeWatcher(conn_id, poll_share)
+        watcher = watchers[(conn_id, poll_share)] = EnvelopeWatcher(conn_id, poll_share)
     return watcher
+
+
+def _register(watcher: EnvelopeWatcher) -> None:
+    """Make ``watcher`` the one of its connection again when a trigger starts waiting on it (it left the
+    registry when its last wait ended; a trigger may still hold it)."""
+    _registry.setdefault(asyncio.get_running_loop(), {}).setdefault(
+        (watcher.conn_id, watcher.poll_share), watcher
+    )
+
+
+def _forget(watcher: EnvelopeWatcher) -> None:
+    with contextlib.suppress(RuntimeError):
+        watchers = _registry.get(asyncio.get_running_loop(), {})
+        if watchers.get((watcher.conn_id, watcher.poll_share)) is watcher:
+            del watchers[(watcher.conn_id, watcher.poll_share)]

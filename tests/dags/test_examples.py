@@ -46,6 +46,8 @@ def test_bulk_mapped_signed(signing_emulator: CertyneoEmulator, manifest: Path, 
     run = load("certyneo_bulk_contracts").mapped_dag.test()
     result = states(run)
     assert result["summarize"] == "success"
+    assert result["fail_if_any_task_failed"] == "skipped"
+    assert str(run.state) == "success"
     assert "Signed (5): marie.dubois@example.com" in output()
     sends = signing_emulator.control.counters()["sends"]
     assert len(sends) == 5
@@ -82,6 +84,8 @@ def test_bulk_mapped_declined(signing_emulator: CertyneoEmulator, manifest: Path
     tis = run.get_task_instances()
     assert {str(ti.state) for ti in tis if ti.task_id == "send_and_wait"} == {"failed"}
     assert states(run)["summarize"] == "success"
+    assert states(run)["fail_if_any_task_failed"] == "failed"
+    assert str(run.state) == "failed", "a run whose contracts failed is not green"
     text = output()
     assert "Not signed: envelope" in text
     assert "reason: Trop cher" in text
@@ -89,7 +93,13 @@ def test_bulk_mapped_declined(signing_emulator: CertyneoEmulator, manifest: Path
 
 def test_bulk_operator_signed(signing_emulator: CertyneoEmulator, manifest: Path, output: Any) -> None:
     run = load("certyneo_bulk_contracts").operator_dag.test()
-    assert states(run) == {"bulk_send": "success", "envelope_ids": "success", "summarize": "success"}
+    assert states(run) == {
+        "bulk_send": "success",
+        "envelope_ids": "success",
+        "summarize": "success",
+        "fail_if_any_task_failed": "skipped",
+    }
+    assert str(run.state) == "success"
     assert "Signed (5):" in output()
     assert list((manifest.parent / ".certyneo").glob("*.journal.jsonl")), (
         "the journal sits beside the manifest"
@@ -111,12 +121,16 @@ def new_hires(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return drop
 
 
+@pytest.mark.parametrize("logical_date", [True, False], ids=["with_logical_date", "without_logical_date"])
 def test_onboarding_signed_in_order_and_archived(
-    signing_emulator: CertyneoEmulator, new_hires: Path, archive: Path
+    signing_emulator: CertyneoEmulator, new_hires: Path, archive: Path, logical_date: bool
 ) -> None:
-    run = load("certyneo_onboarding").dag.test(logical_date=pendulum.now("UTC"))
+    """Today's drop is read, and the evidence archived by day, also in a run without a logical date."""
+    run = load("certyneo_onboarding").dag.test(logical_date=pendulum.now("UTC") if logical_date else None)
     result = states(run)
     assert result["void_unsigned"] == "success"
+    assert result["fail_if_any_task_failed"] == "skipped"
+    assert str(run.state) == "success"
     evidence = sorted(archive.rglob("evidence.json"))
     assert len(evidence) == 2
     import json
@@ -142,11 +156,17 @@ def test_onboarding_voids_what_is_unsigned_at_the_deadline(
     tis = run.get_task_instances()
     assert {str(ti.state) for ti in tis if ti.task_id == "wait_for_signatures"} == {"failed"}
     assert "Voided 2 unsigned envelope(s)" in output()
+    assert str(run.state) == "failed"
     assert not list(archive.rglob("*.pdf"))
 
 
-def test_taskflow(signing_emulator: CertyneoEmulator, archive: Path) -> None:
-    run = load("certyneo_taskflow").certyneo_taskflow().test()
+@pytest.mark.parametrize("logical_date", [True, False], ids=["with_logical_date", "without_logical_date"])
+def test_taskflow(signing_emulator: CertyneoEmulator, archive: Path, logical_date: bool) -> None:
+    run = (
+        load("certyneo_taskflow")
+        .certyneo_taskflow()
+        .test(logical_date=pendulum.now("UTC") if logical_date else None)
+    )
     assert set(states(run).values()) == {"success"}
     assert len(list(archive.rglob("*.pdf"))) == 2
 

@@ -227,3 +227,30 @@ def test_mapped_sends_are_labelled_and_linked(signing_emulator: CertyneoEmulator
         ti.xcom_pull(task_ids="send", key="certyneo_envelope_url", map_indexes=ti.map_index) for ti in tis
     ]
     assert urls == [f"{signing_emulator.base_url}/app/envelopes/{i}" for i in ids]
+
+
+def test_mapped_waits_keep_their_label_after_deferral(
+    signing_emulator: CertyneoEmulator, pdf_file: Path
+) -> None:
+    """Airflow renders the label when the task finishes, in the resumed process: the label set before
+    deferring must be set again in execute_complete (send operator and sensor alike)."""
+    ids = [draft(pdf_file) for _ in range(2)]
+    with DAG("mapped_deferred", schedule=None, start_date=START) as dag:
+        sent = CertyneoSendEnvelopeOperator.partial(
+            task_id="send", wait_for_completion=True, deferrable=True, poll_interval=0.2
+        ).expand(envelope_id=ids)
+        waited = CertyneoEnvelopeSensor.partial(task_id="wait", deferrable=True, poke_interval=0.2).expand(
+            envelope_id=ids
+        )
+        sent >> waited
+    signing_emulator.control.configure(autoSignAfter=1.0)
+    run = run_dag(dag)
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        tis = list(session.scalars(select(TaskInstance).where(TaskInstance.run_id == run.run_id)))
+        session.expunge_all()
+    assert {(ti.task_id, str(ti.state)) for ti in tis} == {("send", "success"), ("wait", "success")}
+    assert [ti.rendered_map_index for ti in tis] == ["Contrat → marie@example.com"] * 4

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pendulum
 import pypdf
 import pytest
 
@@ -31,14 +32,20 @@ def states(run: Any) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
 
+@pytest.mark.parametrize("logical_date", [True, False], ids=["with_logical_date", "without_logical_date"])
 def test_quickstart_signs_and_archives(
-    signing_emulator: CertyneoEmulator, archive: Path, output: Any
+    signing_emulator: CertyneoEmulator, archive: Path, output: Any, logical_date: bool
 ) -> None:
+    """Also without a logical date, as the REST API and `airflow dags trigger` run it: the archive folder
+    is the run's day either way."""
     dag = load("certyneo_quickstart").dag
-    run = dag.test()
+    moment = pendulum.now("UTC")
+    run = dag.test(logical_date=moment if logical_date else None)
+    assert (run.logical_date is None) is not logical_date
     assert states(run) == dict.fromkeys(
         ["upload", "create", "send_and_wait", "archive_signed_pdf", "archive_audit_trail"], "success"
     )
+    assert [p.name for p in archive.iterdir()] == [(run.logical_date or run.run_after).strftime("%Y-%m-%d")]
     output = output()
     assert "[DAG TEST] running trigger in line" in output
     assert "[DAG TEST] Trigger completed" in output

@@ -142,6 +142,7 @@ def test_form_is_declared_for_the_ui() -> None:
     (conn_type,) = get_provider_info()["connection-types"]
     assert conn_type["connection-type"] == "certyneo"
     assert set(conn_type["conn-fields"]) == {
+        "environment",
         "timeout",
         "max_retries",
         "rate_limit_per_minute",
@@ -151,6 +152,7 @@ def test_form_is_declared_for_the_ui() -> None:
         "verify_ssl",
         "webhook_secret",
     }
+    assert conn_type["conn-fields"]["environment"]["schema"]["enum"] == ["test", "live", None]
     assert conn_type["ui-field-behaviour"]["relabeling"] == {"host": "Base URL", "password": "API key"}
     behaviour = CertyneoHook.get_ui_field_behaviour()
     assert behaviour["hidden_fields"] == ["schema", "port", "login"]
@@ -199,6 +201,9 @@ def test_provider_info_lists_every_module_the_package_ships() -> None:
         "airflow_provider_certyneo.hooks.protocol",
         "airflow_provider_certyneo.hooks.storage",
         "airflow_provider_certyneo.operators.base",
+        "airflow_provider_certyneo.triggers.arguments",
+        "airflow_provider_certyneo.triggers.failures",
+        "airflow_provider_certyneo.triggers.timing",
         "airflow_provider_certyneo.triggers.watcher",
     }
     assert declared == shipped - helpers

@@ -144,6 +144,7 @@ def test_serialize_round_trip() -> None:
         "target_statuses": ["SENT"],
         "poll_share": 0.5,
         "known_as_of": None,
+        "not_before": None,
     }
     rebuilt = CertyneoEnvelopeTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
@@ -169,11 +170,51 @@ def test_serde_accepts_the_kwargs() -> None:
         ({"envelope_id": "e", "poll_share": 0}, "poll_share"),
         ({"envelope_id": "e", "poll_share": 1.5}, "poll_share"),
         ({"envelope_id": "e", "known_as_of": "yesterday"}, "known_as_of"),
+        ({"envelope_id": "e", "known_as_of": 12}, "known_as_of"),
+        ({"envelope_id": "e", "not_before": "soon"}, "not_before"),
+        ({"envelope_id": "e", "end_time": True}, "end_time"),
     ],
 )
 def test_bad_arguments_fail_at_defer_time(kwargs: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
         CertyneoEnvelopeTrigger(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"envelope_ids": "e"}, "envelope_ids"),
+        ({"envelope_ids": ["e", ""]}, "envelope_ids"),
+        ({"envelope_ids": ["e"], "poll_interval": -1}, "poll_interval"),
+        ({"envelope_ids": ["e"], "end_time": True}, "end_time"),
+        ({"envelope_ids": ["e"], "certyneo_conn_id": ""}, "certyneo_conn_id"),
+        ({"envelope_ids": ["e"], "poll_share": 2}, "poll_share"),
+        ({"envelope_ids": ["e"], "known_as_of": "yesterday"}, "known_as_of"),
+        ({"envelope_ids": ["e"], "not_before": "soon"}, "not_before"),
+    ],
+)
+def test_the_set_trigger_checks_the_same_schema(kwargs: dict[str, Any], fragment: str) -> None:
+    """Both triggers go through one schema (triggers/arguments.py): the same bad value, the same refusal."""
+    from airflow_provider_certyneo.triggers.envelope_set import CertyneoEnvelopeSetTrigger
+
+    with pytest.raises(ValueError, match=fragment):
+        CertyneoEnvelopeSetTrigger(**kwargs)
+
+
+def test_both_triggers_serialize_the_same_waiting_arguments() -> None:
+    from airflow_provider_certyneo.triggers.envelope_set import CertyneoEnvelopeSetTrigger
+
+    common: dict[str, Any] = {
+        "certyneo_conn_id": "c",
+        "poll_interval": 3.0,
+        "end_time": 5.0,
+        "not_before": 4.0,
+    }
+    _, one = CertyneoEnvelopeTrigger("e", **common).serialize()
+    _, many = CertyneoEnvelopeSetTrigger(["e"], **common).serialize()
+    assert {k: v for k, v in one.items() if k not in ("envelope_id", "target_statuses")} == {
+        k: v for k, v in many.items() if k != "envelope_ids"
+    }
 
 
 @pytest.fixture

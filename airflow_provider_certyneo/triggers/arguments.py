@@ -1,0 +1,101 @@
+"""The one schema of the Certyneo triggers' arguments, checked when a trigger is made.
+
+Both triggers (one envelope, a set of envelopes) take the same waiting arguments; checking them here, in the
+trigger's ``__init__``, makes a bad value fail at ``defer()`` time in the worker, with a message naming the
+argument, instead of in the triggerer, where nobody reads the log. The values kept are plain numbers and
+strings (trigger kwargs are serialized), never a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_certyneo.timestamps import parse_rfc3339
+from airflow_provider_certyneo.types import KNOWN_STATUSES
+
+DEFAULT_POLL_SHARE = 0.5
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _epoch_or_none(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if not _is_number(value):
+        raise ValueError(f"{name} must be epoch seconds (a number) or None, not {value!r}")
+    return float(value)
+
+
+def envelope_id_arg(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"envelope_id must be a non-empty string, not {value!r}")
+    return value
+
+
+def envelope_ids_arg(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(i, str) and i for i in value):
+        raise ValueError(f"envelope_ids must be a list of envelope id strings, not {value!r}")
+    return list(value)
+
+
+def target_statuses_arg(value: str | Sequence[str]) -> list[str]:
+    targets = [value] if isinstance(value, str) else list(value)
+    unknown = [s for s in targets if s not in KNOWN_STATUSES]
+    if not targets or unknown:
+        raise ValueError(f"target_statuses must be among {sorted(KNOWN_STATUSES)}, not {targets!r}")
+    return targets
+
+
+@dataclass(frozen=True)
+class WaitArguments:
+    """What every Certyneo trigger needs to wait, checked.
+
+    :param certyneo_conn_id: the ``certyneo`` connection, looked up in the triggerer.
+    :param poll_interval: seconds between two looks for changes.
+    :param end_time: epoch seconds after which the wait ends with ``timeout`` (None: no deadline).
+    :param poll_share: the share of the key's rate limit that polling may spend, in (0, 1].
+    :param known_as_of: the ``updatedAt`` (RFC 3339) at which the caller last saw the envelopes waiting.
+    :param not_before: epoch seconds before which no event is fired (see :mod:`airflow_provider_certyneo.
+        waiting`: the deferral must have settled in the scheduler before the task is resumed).
+    """
+
+    certyneo_conn_id: str = "certyneo_default"
+    poll_interval: float = 60.0
+    end_time: float | None = None
+    poll_share: float = DEFAULT_POLL_SHARE
+    known_as_of: str | None = None
+    not_before: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.certyneo_conn_id, str) or not self.certyneo_conn_id:
+            raise ValueError(f"certyneo_conn_id must be a non-empty string, not {self.certyneo_conn_id!r}")
+        if not _is_number(self.poll_interval) or self.poll_interval <= 0:
+            raise ValueError(
+                f"poll_interval must be a positive number of seconds, not {self.poll_interval!r}"
+            )
+        if not _is_number(self.poll_share) or not 0 < self.poll_share <= 1:
+            raise ValueError(
+                f"poll_share must be a share of the rate limit in (0, 1], not {self.poll_share!r}"
+            )
+        if self.known_as_of is not None:
+            if not isinstance(self.known_as_of, str):
+                raise ValueError(
+                    f"known_as_of must be an RFC 3339 timestamp or None, not {self.known_as_of!r}"
+                )
+            parse_rfc3339(self.known_as_of, "known_as_of")
+        object.__setattr__(self, "poll_interval", float(self.poll_interval))
+        object.__setattr__(self, "poll_share", float(self.poll_share))
+        object.__setattr__(self, "end_time", _epoch_or_none("end_time", self.end_time))
+        object.__setattr__(self, "not_before", _epoch_or_none("not_before", self.not_before))
+
+    @property
+    def known_since(self) -> datetime | None:
+        return None if self.known_as_of is None else parse_rfc3339(self.known_as_of, "known_as_of")
+
+    def serialize(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,327 @@
+"""A real Airflow deployment on this machine, for tests: api-server, scheduler, dag-processor and triggerer as
+separate processes (LocalExecutor, SQLite, a throwaway ``AIRFLOW_HOME``, a free port), driven through
+Airflow's REST API only, as ops and CI systems drive it.
+
+Reusable: ``with AirflowStack(home, dags_folder, env) as stack: stack.api.trigger(...)``. Every process
+runs in its own process group (with the task processes it forks), and ``stop()`` — always called on exit,
+also when a test fails — terminates the groups, then kills what is left. Process output goes to
+``<home>/processes/<name>.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from airflow_provider_certyneo.emulator.server import free_port
+
+PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+FINAL_RUN_STATES = {"success", "failed"}
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any Airflow setting (the test session sets its own)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "_AIRFLOW"))
+        and name != "AIRFLOW_HOME"
+    }
+
+
+def airflow_environment(home: Path, dags_folder: Path, port: int, parallelism: int = 8) -> dict[str, str]:
+    """What every process of one deployment shares: home, database, executor, port and secrets."""
+    from cryptography.fernet import Fernet
+
+    base_url = f"http://localhost:{port}"
+    return {
+        **clean_environment(),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": base_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        # runs are made through the REST API only: no scheduled run appears when a DAG is unpaused
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    }
+
+
+class RestApi:
+    """Airflow's public REST API (``/api/v2``) with a token from ``POST /auth/token``."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.base_url = base_url
+        self._credentials = {"username": username, "password": password}
+        self._client = httpx.Client(base_url=base_url, timeout=30)
+        self._token: str | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            answer = self._client.post("/auth/token", json=self._credentials)
+            answer.raise_for_status()
+            self._token = answer.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def call(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        answer = self._client.request(
+            method, f"/api/v2{path}", headers={**self._headers(), **(headers or {})}, **kwargs
+        )
+        if answer.status_code == 401:  # token expired
+            self._token = None
+            answer = self._client.request(
+                method, f"/api/v2{path}", headers={**self._headers(), **(headers or {})}, **kwargs
+            )
+        return answer
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = self.call(method, path, **kwargs)
+        if answer.is_error:
+            raise AssertionError(f"{method} {path} -> {answer.status_code}: {answer.text[:2000]}")
+        return answer.json()
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Until the DAG processor has parsed ``dag_id`` (and the API serves it)."""
+        until = time.monotonic() + timeout
+        while self.call("GET", f"/dags/{dag_id}").status_code != 200:
+            if time.monotonic() > until:
+                errors = self.json("GET", "/importErrors")
+                raise AssertionError(
+                    f"DAG {dag_id} not parsed within {timeout:.0f} s; import errors: {errors}"
+                )
+            time.sleep(1)
+
+    def unpause(self, dag_id: str) -> None:
+        self.json("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def set_pool(self, name: str, slots: int, description: str = "") -> None:
+        if self.call("GET", f"/pools/{name}").status_code == 200:
+            self.json("PATCH", f"/pools/{name}", json={"name": name, "slots": slots})
+        else:
+            self.json("POST", "/pools", json={"name": name, "slots": slots, "description": description})
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """A manual run without a logical date (the REST API's default in Airflow 3); returns its run id."""
+        run = self.json("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+        assert run["logical_date"] is None
+        return str(run["dag_run_id"])
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return str(self.json("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of the run (the API pages them, at most 100 a page by default)."""
+        tis: list[dict[str, Any]] = []
+        while True:
+            page = self.json(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                params={"limit": 100, "offset": len(tis), "order_by": "map_index"},
+            )
+            tis += page["task_instances"]
+            if not page["task_instances"] or len(tis) >= page["total_entries"]:
+                return tis
+
+    def wait_for_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        timeout: float,
+        watch: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> str:
+        """Until the run is success or failed; ``watch`` sees its task instances on every look."""
+        until = time.monotonic() + timeout
+        while True:
+            if watch is not None:
+                watch(self.task_instances(dag_id, run_id))
+            state = self.run_state(dag_id, run_id)
+            if state in FINAL_RUN_STATES:
+                return state
+            if time.monotonic() > until:
+                raise AssertionError(f"run {run_id} of {dag_id} still {state} after {timeout:.0f} s")
+            time.sleep(0.5)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
+        answer = self.call(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true", "map_index": map_index},
+            headers={"Accept": "application/json"},
+        )
+        if answer.is_error:
+            raise AssertionError(
+                f"log of {task_id} try {try_number}: {answer.status_code} {answer.text[:500]}"
+            )
+        content = answer.json().get("content")
+        if isinstance(content, list):
+            return "\n".join(json.dumps(line) if not isinstance(line, str) else line for line in content)
+        return str(content)
+
+
+class AirflowStack:
+    """The four Airflow processes of one deployment. ``env_for`` gives a process its own environment
+    changes (e.g. a triggerer whose connection is broken)."""
+
+    def __init__(
+        self,
+        home: Path,
+        dags_folder: Path,
+        env: dict[str, str] | None = None,
+        env_for: dict[str, dict[str, str | None]] | None = None,
+        parallelism: int = 8,
+    ) -> None:
+        self.home = home
+        self.port = free_port()
+        self.env = {**airflow_environment(home, dags_folder, self.port, parallelism), **(env or {})}
+        self.env_for = env_for or {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs = home / "processes"
+        self.exit_seconds: dict[str, float] = {}
+        self._api: RestApi | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    @property
+    def api(self) -> RestApi:
+        if self._api is None:
+            passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+            username, password = next(iter(passwords.items()))
+            self._api = RestApi(self.base_url, username, password)
+        return self._api
+
+    def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """One ``airflow`` CLI command in this deployment's environment (set-up only: ``db migrate``)."""
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result
+
+    def environment(self, name: str) -> dict[str, str]:
+        env = dict(self.env)
+        for key, value in self.env_for.get(name, {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    def start_process(self, name: str) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", name],
+                env=self.environment(name),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, with the task processes it starts
+            )
+
+    def start(self) -> AirflowStack:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.airflow("db", "migrate")
+        for name in PROCESSES:
+            self.start_process(name)
+        self._wait_for_api()
+        return self
+
+    def _wait_for_api(self, timeout: float = 120) -> None:
+        until = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    return
+            if time.monotonic() > until:
+                raise AssertionError(f"the api-server did not answer within {timeout:.0f} s\n{self.tail()}")
+            time.sleep(0.5)
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}\n{self.tail(name)}")
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def tail(self, name: str | None = None, chars: int = 3000) -> str:
+        names = [name] if name else list(self.processes)
+        return "\n".join(f"--- {n} ---\n{self.log(n)[-chars:]}" for n in names)
+
+    def stop_process(self, name: str, grace: float = 20.0) -> float:
+        """SIGTERM to the process group; SIGKILL after ``grace`` seconds. Returns the seconds it took to
+        exit (``grace`` or more when it had to be killed)."""
+        process = self.processes.pop(name, None)
+        if process is None:
+            return 0.0
+        started = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+            took = time.monotonic() - started
+        except subprocess.TimeoutExpired:
+            took = time.monotonic() - started
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # what is left of the group (task processes)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        self.exit_seconds[name] = took
+        return took
+
+    def stop(self) -> None:
+        """Every process, the triggerer first (its exit time is measured on its own)."""
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        for name in sorted(self.processes, key=lambda n: n != "triggerer"):
+            self.stop_process(name)
+
+    def __enter__(self) -> AirflowStack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def airflow_stack(
+    home: Path, dags_folder: Path, env: dict[str, str] | None = None, **kwargs: Any
+) -> Iterator[AirflowStack]:
+    with AirflowStack(home, dags_folder, env, **kwargs) as stack:
+        yield stack

@@ -1,0 +1,196 @@
+"""The provider in a real Airflow deployment, not ``dag.test()``: api-server, scheduler, dag-processor and
+triggerer as separate processes (LocalExecutor, parallelism 8, SQLite), against the emulator in its own
+process, driven through Airflow's REST API only.
+
+One deployment serves both scenarios, in order: the happy path (quick start without a logical date, 40
+mapped contracts in the ``certyneo_api`` pool of 8), then a triggerer stopped while a wait is running (it
+must exit promptly) and started again without the connection the workers have (the wait must fail within
+seconds, saying so in the task's log)."""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
+from airflow_provider_certyneo.emulator.pdf import text_pdf
+from airflow_provider_certyneo.emulator.server import EmulatorProcess
+from tests.dags.conftest import EXAMPLES
+from tests.deployment.stack import AirflowStack
+
+pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(900)]
+KEY = "sk_test_" + "d" * 32
+CONTRACTS = 40
+QUICKSTART, BULK = "certyneo_quickstart", "certyneo_bulk_mapped"
+TRIGGERER_EXIT_SECONDS = 10.0
+CERTYNEO_TASKS = {"upload", "create", "send_and_wait"}
+
+
+def write_manifest(folder: Path, rows: int) -> Path:
+    (folder / "pdfs").mkdir(parents=True, exist_ok=True)
+    manifest = folder / "clients.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["row_id", "pdf", "subject", "signer_email", "signer_name"])
+        writer.writeheader()
+        for i in range(rows):
+            (folder / "pdfs" / f"client-{i:03}.pdf").write_bytes(text_pdf(f"Contrat {i}", [f"Client {i}"]))
+            writer.writerow(
+                {
+                    "row_id": f"client-{i:03}",
+                    "pdf": f"pdfs/client-{i:03}.pdf",
+                    "subject": f"Contrat client {i:03}",
+                    "signer_email": f"client{i:03}@example.com",
+                    "signer_name": f"Client {i:03}",
+                }
+            )
+    return manifest
+
+
+@dataclass
+class Deployment:
+    stack: AirflowStack
+    emulator: EmulatorControl
+    manifest: Path
+    started_in: float
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The emulator (signing each envelope 2 s after it is sent) and the four Airflow processes; all of
+    them stopped at the end whatever happened."""
+    tmp = tmp_path_factory.mktemp("deployment")
+    manifest = write_manifest(tmp / "drop", CONTRACTS)
+    started = time.monotonic()
+    with EmulatorProcess(KEY, per_minute=100, burst=200) as emulator:
+        control = EmulatorControl(emulator.base_url)
+        control.configure(autoSignAfter=2)
+        env = {
+            "AIRFLOW_CONN_CERTYNEO_DEFAULT": connection_json(emulator.base_url, KEY),
+            "CERTYNEO_BULK_MANIFEST": str(manifest),
+            "CERTYNEO_ARCHIVE": f"file://{tmp / 'archive'}",
+            "CERTYNEO_POLL_INTERVAL": "1",
+        }
+        stack = AirflowStack(tmp / "airflow-home", EXAMPLES, env)
+        try:
+            stack.start()
+            stack.api.wait_for_dag(QUICKSTART)
+            stack.api.wait_for_dag(BULK)
+            yield Deployment(stack, control, manifest, time.monotonic() - started)
+        finally:
+            stack.stop()
+            control.close()
+
+
+class Seen:
+    """States each task instance went through, as seen by polling the REST API during the run."""
+
+    def __init__(self) -> None:
+        self.states: dict[tuple[str, int], set[str]] = {}
+
+    def __call__(self, tis: list[dict[str, Any]]) -> None:
+        for ti in tis:
+            self.states.setdefault((ti["task_id"], ti["map_index"]), set()).add(str(ti["state"]))
+
+    def deferred(self, task_id: str) -> int:
+        return sum(1 for (task, _), states in self.states.items() if task == task_id and "deferred" in states)
+
+
+def test_quickstart_and_bulk_run_for_real(deployment: Deployment) -> None:
+    api, emulator = deployment.stack.api, deployment.emulator
+    began = time.monotonic()
+    api.set_pool("certyneo_api", 8, "Certyneo key: 100 requests/min")
+    for dag_id in (QUICKSTART, BULK):
+        api.unpause(dag_id)
+    quick = api.trigger(QUICKSTART)
+    bulk = api.trigger(BULK, {"manifest": str(deployment.manifest)})
+    seen = Seen()
+    states = {
+        QUICKSTART: api.wait_for_run(QUICKSTART, quick, timeout=300, watch=seen),
+        BULK: api.wait_for_run(BULK, bulk, timeout=600, watch=seen),
+    }
+    took = time.monotonic() - began
+    tis = {QUICKSTART: api.task_instances(QUICKSTART, quick), BULK: api.task_instances(BULK, bulk)}
+    report = {
+        dag_id: sorted((ti["task_id"], ti["map_index"], ti["state"], ti["try_number"]) for ti in group)
+        for dag_id, group in tis.items()
+    }
+    print(f"\ndeployment: started in {deployment.started_in:.0f} s, both runs done in {took:.0f} s")
+    retried = [(d, t, m) for d, rows in report.items() for (t, m, _, tries) in rows if tries > 1]
+    print(f"task instances retried (the upstream race, if it struck): {retried}")
+
+    assert states == {QUICKSTART: "success", BULK: "success"}, (report, deployment.stack.tail())
+    finals = {ti["state"] for group in tis.values() for ti in group}
+    assert finals <= {"success", "skipped"}, report
+    assert [ti["state"] for ti in tis[BULK] if ti["task_id"] == "fail_if_any_task_failed"] == ["skipped"]
+    mapped = [ti for ti in tis[BULK] if ti["map_index"] >= 0]
+    assert len(mapped) == 3 * CONTRACTS
+    unlabelled = [(ti["task_id"], ti["map_index"]) for ti in mapped if not ti.get("rendered_map_index")]
+    assert unlabelled == [], "every mapped task instance has a readable label"
+    labels = {ti["rendered_map_index"] for ti in mapped if ti["task_id"] == "send_and_wait"}
+    assert "Contrat client 007 → client007@example.com" in labels
+
+    counters = emulator.counters()
+    assert counters["rateLimited"] == 0, counters
+    assert len(counters["sends"]) == CONTRACTS + 1
+    assert set(counters["sends"].values()) == {1}, "every envelope sent exactly once"
+    assert not [route for route in counters["requests"] if route.startswith("DELETE")]
+
+    # resumed by the real triggerer, not inline: the tasks were seen deferred, their logs (read through
+    # the REST API) hold the triggerer's part (its log file per trigger) and the resumed part after it
+    assert seen.deferred("send_and_wait") >= CONTRACTS // 2, seen.states
+    samples = [(QUICKSTART, quick, -1)] + [(BULK, bulk, i) for i in range(0, CONTRACTS, 10)]
+    for dag_id, run_id, map_index in samples:
+        log = api.task_log(dag_id, run_id, "send_and_wait", 1, map_index=map_index)
+        assert "[DAG TEST]" not in log
+        assert "Pausing task as DEFERRED" in log, log[-2000:]
+        fired = log.find("Trigger fired event")
+        assert fired > 0, log[-2000:]
+        assert "'status': 'success'" in log[fired:], log[-2000:]
+        assert re.search(r"is COMPLETED", log[fired:]), "the task resumed after the trigger fired"
+
+
+def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wait(
+    deployment: Deployment,
+) -> None:
+    """A wait in progress: SIGTERM the triggerer, which must exit within 10 s. Started again without the
+    connection (the workers still have it), it must fail the wait within seconds, the reason in the log."""
+    stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
+    emulator.configure(autoSignAfter=None)
+    api.unpause(QUICKSTART)
+    run = api.trigger(QUICKSTART)
+    until = time.monotonic() + 180
+    while not any(
+        ti["task_id"] == "send_and_wait" and ti["state"] == "deferred"
+        for ti in api.task_instances(QUICKSTART, run)
+    ):
+        assert time.monotonic() < until, api.task_instances(QUICKSTART, run)
+        time.sleep(0.5)
+    time.sleep(4)  # the triggerer picks the trigger up and its poller starts
+
+    exit_seconds = stack.stop_process("triggerer")
+    print(f"\ntriggerer exited {exit_seconds:.1f} s after SIGTERM with a wait in progress")
+    assert exit_seconds < TRIGGERER_EXIT_SECONDS, stack.log("triggerer")[-3000:]
+
+    stack.env_for["triggerer"] = {"AIRFLOW_CONN_CERTYNEO_DEFAULT": None}
+    restarted = time.time()
+    stack.start_process("triggerer")
+    assert api.wait_for_run(QUICKSTART, run, timeout=180) == "failed"
+    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
+    assert ti["state"] == "failed"
+    assert ti["try_number"] == 1, "a configuration error fails at once, without retries"
+    from datetime import datetime
+
+    failed_after = datetime.fromisoformat(ti["end_date"].replace("Z", "+00:00")).timestamp() - restarted
+    print(f"the wait failed {failed_after:.1f} s after the broken triggerer started")
+    assert failed_after < 60
+    log = api.task_log(QUICKSTART, run, "send_and_wait", ti["try_number"])
+    assert "connection 'certyneo_default' is not defined where the triggerer runs" in log, log[-3000:]
+    assert KEY not in log
+    assert not [route for route in emulator.counters()["requests"] if route.startswith("DELETE")]
