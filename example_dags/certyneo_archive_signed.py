@@ -57,8 +57,8 @@ with DAG(
         archived = []
         with CertyneoHook(CONN_ID) as hook:
             for envelope_id, payload in envelopes.items():
-                folder = ObjectStoragePath(f"{ARCHIVE}/signed/{envelope_id}/")
-                evidence = folder / "evidence.json"
+                folder = f"{ARCHIVE}/signed/{envelope_id}/"
+                evidence = ObjectStoragePath(f"{folder}evidence.json")
                 if evidence.exists():
                     print(f"{envelope_id}: already archived (event {payload.get('event_id')})")
                     continue

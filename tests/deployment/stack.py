@@ -48,6 +48,8 @@ def airflow_environment(home: Path, dags_folder: Path, port: int, parallelism: i
     return {
         **clean_environment(),
         "AIRFLOW_HOME": str(home),
+        # the deployment's processes share the key's pace in their own folder, not in the machine's
+        "CERTYNEO_RATE_STATE_DIR": str(home / "rate-state"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

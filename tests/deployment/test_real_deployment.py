@@ -10,6 +10,7 @@ seconds, saying so in the task's log)."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -17,11 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from airflow_provider_certyneo.assets import envelope_of
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.server import EmulatorProcess
+from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from tests.dags.conftest import EXAMPLES
 from tests.deployment.stack import AirflowStack
 
@@ -31,6 +35,7 @@ CONTRACTS = 40
 QUICKSTART, BULK = "certyneo_quickstart", "certyneo_bulk_mapped"
 TRIGGERER_EXIT_SECONDS = 10.0
 CERTYNEO_TASKS = {"upload", "create", "send_and_wait"}
+ARCHIVE, EVENTS_CONN = "certyneo_archive_signed", "certyneo_events"
 
 
 def write_manifest(folder: Path, rows: int) -> Path:
@@ -59,6 +64,7 @@ class Deployment:
     emulator: EmulatorControl
     manifest: Path
     started_in: float
+    archive: Path
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +82,15 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "CERTYNEO_BULK_MANIFEST": str(manifest),
             "CERTYNEO_ARCHIVE": f"file://{tmp / 'archive'}",
             "CERTYNEO_POLL_INTERVAL": "1",
+            "CERTYNEO_CONN_ID": EVENTS_CONN,
         }
         stack = AirflowStack(tmp / "airflow-home", EXAMPLES, env)
         try:
             stack.start()
             stack.api.wait_for_dag(QUICKSTART)
             stack.api.wait_for_dag(BULK)
-            yield Deployment(stack, control, manifest, time.monotonic() - started)
+            stack.api.wait_for_dag(ARCHIVE)
+            yield Deployment(stack, control, manifest, time.monotonic() - started, tmp / "archive")
         finally:
             stack.stop()
             control.close()
@@ -154,6 +162,89 @@ def test_quickstart_and_bulk_run_for_real(deployment: Deployment) -> None:
         assert fired > 0, log[-2000:]
         assert "'status': 'success'" in log[fired:], log[-2000:]
         assert re.search(r"is COMPLETED", log[fired:]), "the task resumed after the trigger fired"
+
+
+def asset_events_of(api: Any, envelope_id: str) -> list[dict[str, Any]]:
+    events = api.json("GET", "/assets/events", params={"limit": 100, "order_by": "-timestamp"})[
+        "asset_events"
+    ]
+    return [e for e in events if envelope_of(e.get("extra") or {}).get("envelope_id") == envelope_id]
+
+
+def sign_one(hook: CertyneoHook, subject: str, pdf: Path) -> str:
+    document = hook.upload_document(pdf)
+    signer = [{"email": "marie.dubois@example.com", "name": "Marie Dubois"}]
+    envelope = hook.create_envelope(subject, [document["id"]], signer)
+    return hook.send_envelope(envelope["id"])["id"]
+
+
+def wait_archived(deployment: Deployment, envelope_id: str, timeout: float = 180) -> dict[str, Any]:
+    """Until the archive DAG, scheduled by the asset event, has written the envelope's evidence record."""
+    evidence = deployment.archive / "signed" / envelope_id / "evidence.json"
+    until = time.monotonic() + timeout
+    while not evidence.exists():
+        assert time.monotonic() < until, deployment.stack.tail()
+        time.sleep(1)
+    record: dict[str, Any] = json.loads(evidence.read_text())
+    return record
+
+
+def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Push: the emulator's signed webhook reaches the plugin on the real API server and becomes an asset
+    event; the asset-scheduled DAG archives the evidence. A forged delivery is refused. Pull: with the
+    webhook gone and the DAG re-parsed with its watcher, the real triggerer turns the next signature into
+    an asset event, and the same DAG archives it."""
+    stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
+    emulator.configure(autoSignAfter=1)
+    # asset-triggered runs need the scheduler's job scheduling, off so far (no unplanned scheduled runs):
+    # pause the scheduled examples, then let the scheduler create runs again
+    for dag_id in (QUICKSTART, BULK):
+        api.json("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    stack.stop_process("scheduler")
+    stack.env_for["scheduler"] = {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True"}
+    stack.start_process("scheduler")
+    pdf = tmp_path / "policy.pdf"
+    pdf.write_bytes(text_pdf("Politique", ["Accord"]))
+    monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_DIRECT", connection_json(emulator.base_url, KEY))
+    receiver = f"{stack.base_url}/certyneo/webhooks/{EVENTS_CONN}"
+    with CertyneoHook("certyneo_direct") as hook:
+        webhook = hook.create_webhook(receiver, ["envelope.completed"])
+        extra = {"webhook_secret": webhook["secret"]}
+        connection = {"connection_id": EVENTS_CONN, "conn_type": "certyneo", "host": emulator.base_url}
+        api.json("POST", "/connections", json={**connection, "password": KEY, "extra": json.dumps(extra)})
+        api.unpause(ARCHIVE)
+
+        pushed = sign_one(hook, "Politique (push)", pdf)
+        record = wait_archived(deployment, pushed)
+        assert record["source"] == "webhook"
+        assert record["signed_document"]["size"] > 0
+        assert record["audit_trail"]["size"] > 0
+        (event,) = asset_events_of(api, pushed)
+        assert event["uri"] == f"certyneo://{EVENTS_CONN}/envelopes/completed"
+        assert event["created_dagruns"], "the asset event scheduled the archive DAG"
+
+        forged = httpx.post(
+            receiver, content=b'{"id": "evt_x"}', headers={"X-Certyneo-Signature": "sha256=00"}
+        )
+        assert forged.status_code == 401
+        total = api.json("GET", "/assets/events", params={"limit": 1})["total_entries"]
+
+        hook.delete_webhook(webhook["id"])
+        stack.stop_process("dag-processor")
+        stack.env_for["dag-processor"] = {"CERTYNEO_WATCH": "true"}
+        stack.start_process("dag-processor")
+        time.sleep(15)  # re-parsed with its watcher, which the triggerer then starts
+        pulled = sign_one(hook, "Politique (pull)", pdf)
+        record = wait_archived(deployment, pulled)
+        assert record["source"] == "watcher"
+        assert [envelope_of(e["extra"])["source"] for e in asset_events_of(api, pulled)] == ["watcher"]
+    assert api.json("GET", "/assets/events", params={"limit": 1})["total_entries"] > total
+    runs = api.json("GET", f"/dags/{ARCHIVE}/dagRuns", params={"limit": 100})["dag_runs"]
+    assert runs
+    assert {run["state"] for run in runs} <= {"success", "running", "queued"}, runs
+    assert "sk_test_" not in stack.log("api-server")
 
 
 def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wait(
