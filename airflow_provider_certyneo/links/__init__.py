@@ -1,0 +1,1 @@
+"""Extra links: the envelope's page in the Certyneo dashboard."""

@@ -13,6 +13,7 @@ XCOM_ENVELOPE_URL = "certyneo_envelope_url"
 
 
 def envelope_url(base_url: str, envelope_id: str) -> str:
+    """The envelope's page in the Certyneo dashboard."""
     return f"{base_url.rstrip('/')}/app/envelopes/{envelope_id}"
 
 
@@ -22,6 +23,7 @@ class CertyneoEnvelopeLink(BaseOperatorLink):
     name = "Certyneo envelope"
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        """The URL the task stored in XCom (None before it made an envelope)."""
         from airflow.providers.common.compat.sdk import XCom
 
         url = XCom.get_value(key=XCOM_ENVELOPE_URL, ti_key=ti_key)

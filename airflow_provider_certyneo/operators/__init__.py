@@ -1,0 +1,1 @@
+"""Operators: upload, create, send, wait, download, void, and bulk send."""

@@ -53,6 +53,7 @@ class CertyneoHookMixin(BaseOperator):
 
     @cached_property
     def hook(self) -> CertyneoHook:
+        """The connection's sync hook, made once per task and closed after it."""
         from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 
         return CertyneoHook(self.certyneo_conn_id)
@@ -79,6 +80,7 @@ class CertyneoHookMixin(BaseOperator):
         return url
 
     def post_execute(self, context: Context, result: Any = None) -> None:
+        """Close the hook's HTTP client once the task has run."""
         if "hook" in self.__dict__:
             self.hook.close()
         super().post_execute(context, result)

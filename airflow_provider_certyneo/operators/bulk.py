@@ -92,6 +92,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         return Journal(os.path.join(home, "certyneo-journals", name))
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        """Send every contract once (resuming from the journal), then wait if asked; one result per row."""
         from airflow_provider_certyneo.bulk.manifest import contracts_from_list, read_manifest
         from airflow_provider_certyneo.bulk.pipeline import send_all
 
@@ -172,6 +173,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
     def execute_complete(
         self, context: Context, event: Any, results: list[dict[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
+        """Resume after the deferred wait for the whole set: summary in XCom, failure if any is unsigned."""
         if not isinstance(event, dict) or event.get("status") not in (
             "success",
             "failure",

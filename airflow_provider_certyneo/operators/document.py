@@ -32,6 +32,7 @@ class CertyneoUploadDocumentOperator(CertyneoBaseOperator):
         self.filename = filename
 
     def execute(self, context: Context) -> str:
+        """Upload the PDF (reusing what an earlier try uploaded) and return its document id."""
         document = self.hook.upload_document(
             self.source, self.filename, reuse_since=self.earlier_tries_since(context, "the same file")
         )

@@ -69,6 +69,7 @@ class CertyneoCreateEnvelopeOperator(CertyneoBaseOperator):
         self.signing_order = signing_order
 
     def execute(self, context: Context) -> str:
+        """Create the draft (reusing an identical one an earlier try left) and return its envelope id."""
         document_ids = [self.document_ids] if isinstance(self.document_ids, str) else list(self.document_ids)
         envelope = self.hook.create_envelope(
             self.subject,
@@ -133,6 +134,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
         self.void_on_timeout = void_on_timeout
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Send the invitations exactly once, then wait for the signatures if asked."""
         try:
             envelope: dict[str, Any] = dict(self.hook.send_envelope(self.envelope_id))
             self.log.info(
@@ -193,6 +195,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
             )
 
     def execute_complete(self, context: Context, event: Any, label: str | None = None) -> dict[str, Any]:
+        """Resume after the deferred wait: the envelope's outcome, or the reason the wait ended."""
         self.relabel(context, label, self.envelope_id)
         checked = read_event(event, self.envelope_id)
         if checked["status"] == "success":
@@ -239,6 +242,7 @@ class CertyneoVoidEnvelopeOperator(CertyneoBaseOperator):
         self.strict = strict
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Void the envelope (or delete the draft) and return what became of it."""
         try:
             voided = self.hook.void_envelope(self.envelope_id)
         except CertyneoInvalidStateError as exc:

@@ -1,0 +1,1 @@
+"""The envelope sensor (poke, reschedule or deferrable)."""

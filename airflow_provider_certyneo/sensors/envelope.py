@@ -56,6 +56,7 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         self._label: str | None = None
 
     def execute(self, context: Context) -> Any:
+        """Defer at once when deferrable (one poller per triggerer), else poke as a classic sensor."""
         self.push_envelope_link(context, self.envelope_id)
         if not self.deferrable or self.poke(context):
             return super().execute(context)
@@ -76,6 +77,7 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool:
+        """Whether the envelope has reached the target; fails at once when it never can."""
         envelope: dict[str, Any] = dict(self.hook.get_envelope(self.envelope_id))
         self._last_seen = envelope.get("updatedAt")
         self._label = self.label_map_index(context, envelope)
@@ -90,6 +92,7 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         return False
 
     def execute_complete(self, context: Context, event: Any, label: str | None = None) -> None:
+        """Resume after the deferred wait: succeed, or fail saying who declined or why the wait ended."""
         self.relabel(context, label, self.envelope_id)
         checked = read_event(event, self.envelope_id)
         if checked["status"] == "success":

@@ -1,0 +1,1 @@
+"""Triggers: waiting on envelopes in the triggerer, and the asset watcher."""

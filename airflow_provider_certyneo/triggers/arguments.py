@@ -32,18 +32,21 @@ def _epoch_or_none(name: str, value: Any) -> float | None:
 
 
 def envelope_id_arg(value: Any) -> str:
+    """A non-empty envelope id."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"envelope_id must be a non-empty string, not {value!r}")
     return value
 
 
 def envelope_ids_arg(value: Any) -> list[str]:
+    """A non-empty list of envelope ids."""
     if not isinstance(value, list) or not all(isinstance(i, str) and i for i in value):
         raise ValueError(f"envelope_ids must be a list of envelope id strings, not {value!r}")
     return list(value)
 
 
 def target_statuses_arg(value: str | Sequence[str]) -> list[str]:
+    """Known statuses, at least one."""
     targets = [value] if isinstance(value, str) else list(value)
     unknown = [s for s in targets if s not in KNOWN_STATUSES]
     if not targets or unknown:
@@ -95,7 +98,9 @@ class WaitArguments:
 
     @property
     def known_since(self) -> datetime | None:
+        """``known_as_of`` as an aware datetime (None: read the envelope first)."""
         return None if self.known_as_of is None else parse_rfc3339(self.known_as_of, "known_as_of")
 
     def serialize(self) -> dict[str, Any]:
+        """The arguments as trigger kwargs: ids, numbers and timestamps only."""
         return asdict(self)

@@ -81,6 +81,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         self.not_before = self.wait.not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and kwargs: ids and numbers only, never a key."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -101,6 +102,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait on the shared poller until one event ends the wait."""
         event = await self._outcome()
         await hold_until(self.not_before, self.end_time)
         yield event

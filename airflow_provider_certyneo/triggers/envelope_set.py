@@ -49,12 +49,14 @@ class CertyneoEnvelopeSetTrigger(BaseTrigger):
         self.not_before = self.wait.not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and kwargs: ids and numbers only, never a key."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {"envelope_ids": self.envelope_ids, **self.wait.serialize()},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait on the shared poller until every envelope of the set is terminal, or the wait ends."""
         watcher = watcher_for(self.certyneo_conn_id, self.poll_share)
         since = self.wait.known_since
         outcomes: dict[str, tuple[str, str]] = {}

@@ -70,6 +70,7 @@ class EnvelopeWatcher:
 
     @property
     def watching(self) -> int:
+        """How many envelopes are being watched."""
         return len(self._watches)
 
     async def updates(
