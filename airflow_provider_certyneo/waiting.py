@@ -16,6 +16,7 @@ given ``retries`` recovers if the race still strikes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from airflow_provider_certyneo.exceptions import CertyneoWaitError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
     from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
 
@@ -47,6 +49,29 @@ def deadline(
 
 
 RESUME_HOLD_SECONDS = 10.0
+DEFER_GRACE_SECONDS = 60.0
+
+
+def defer_timeout(end_time: float | None) -> timedelta | None:
+    """Airflow's own timeout for a deferral: a backstop :data:`DEFER_GRACE_SECONDS` after the deadline.
+    The trigger itself ends the wait with a ``timeout`` event at ``end_time``; this only catches a trigger
+    that could not (its triggerer gone), so the same grace serves every operator and the sensor."""
+    if end_time is None:
+        return None
+    return timedelta(seconds=max(0.0, end_time - time.time()) + DEFER_GRACE_SECONDS)
+
+
+def wait_in_worker(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run ``trigger`` in this task's own process, for waits that do not defer: one way to wait, the same
+    code and the same events as in the triggerer."""
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            payload: dict[str, Any] = event.payload
+            return payload
+        raise CertyneoWaitError("the wait ended without an outcome")
+
+    return asyncio.run(first_event())
 
 
 def not_before() -> float:
@@ -66,6 +91,7 @@ def make_trigger(
     end_time: float | None,
     targets: list[str],
     known_as_of: str | None = None,
+    hold: bool = True,
 ) -> CertyneoEnvelopeTrigger:
     """The trigger for this wait; ``known_as_of`` (the envelope's ``updatedAt``, just read) saves a read.
     Its event is held until :data:`RESUME_HOLD_SECONDS` after now, the deferral."""
@@ -78,7 +104,7 @@ def make_trigger(
         end_time,
         targets,
         known_as_of=known_as_of,
-        not_before=not_before(),
+        not_before=not_before() if hold else None,
     )
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.links.envelope import XCOM_ENVELOPE_URL, envelope_url
 
 # The map_index_template of the Certyneo operators and sensor: the label set by ``label_map_index``.
@@ -94,6 +95,6 @@ class CertyneoBaseOperator(CertyneoHookMixin, BaseOperator):
 
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, certyneo_conn_id: str = "certyneo_default", **kwargs: Any) -> None:
+    def __init__(self, *, certyneo_conn_id: str = defaults.CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.certyneo_conn_id = certyneo_conn_id

@@ -144,7 +144,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         self, envelope_ids: list[str], since: str | None, context: Context, results: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         from airflow_provider_certyneo.triggers.envelope_set import CertyneoEnvelopeSetTrigger
-        from airflow_provider_certyneo.waiting import deadline, not_before
+        from airflow_provider_certyneo.waiting import deadline, defer_timeout, not_before, wait_in_worker
 
         end_time = deadline(context, self.timeout, self.execution_timeout)
         trigger = CertyneoEnvelopeSetTrigger(
@@ -159,16 +159,9 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
             self.defer(
                 trigger=trigger,
                 method_name="execute_complete",
-                timeout=(end_time - time.time()) + 60 if end_time else None,
+                timeout=defer_timeout(end_time),
             )
-
-        async def wait() -> dict[str, Any]:
-            async for event in trigger.run():
-                payload: dict[str, Any] = event.payload
-                return payload
-            raise CertyneoWaitError("the wait ended without an outcome")
-
-        return self.execute_complete(context, asyncio.run(wait()), results)
+        return self.execute_complete(context, wait_in_worker(trigger), results)
 
     def execute_complete(
         self, context: Context, event: Any, results: list[dict[str, Any]] | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,13 @@ from airflow_provider_certyneo.exceptions import (
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
 from airflow_provider_certyneo.operators.base import LABEL, CertyneoBaseOperator
 from airflow_provider_certyneo.outcomes import can_still_become, describe, sign_urls
-from airflow_provider_certyneo.waiting import deadline, make_trigger, read_event
+from airflow_provider_certyneo.waiting import (
+    deadline,
+    defer_timeout,
+    make_trigger,
+    read_event,
+    wait_in_worker,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
@@ -161,38 +166,23 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
         if not can_still_become(envelope["status"], ["COMPLETED"]):
             raise CertyneoWaitError(describe(envelope))
         end_time = deadline(context, self.timeout, self.execution_timeout)
+        trigger = make_trigger(
+            self.envelope_id,
+            self.certyneo_conn_id,
+            self.poll_interval,
+            end_time,
+            ["COMPLETED"],
+            known_as_of=envelope.get("updatedAt"),
+            hold=self.deferrable,
+        )
         if self.deferrable:
             self.defer(
-                trigger=make_trigger(
-                    self.envelope_id,
-                    self.certyneo_conn_id,
-                    self.poll_interval,
-                    end_time,
-                    ["COMPLETED"],
-                    known_as_of=envelope.get("updatedAt"),
-                ),
+                trigger=trigger,
                 method_name="execute_complete",
                 kwargs={"label": label},
-                timeout=(end_time - time.time()) + 60 if end_time else None,
+                timeout=defer_timeout(end_time),
             )
-        return self._wait_here(end_time)
-
-    def _wait_here(self, end_time: float | None) -> dict[str, Any]:
-        while True:
-            envelope: dict[str, Any] = dict(self.hook.get_envelope(self.envelope_id))
-            if envelope["status"] == "COMPLETED":
-                self.log.info("%s", describe(envelope))
-                return self._result(envelope)
-            if not can_still_become(envelope["status"], ["COMPLETED"]):
-                raise CertyneoWaitError(describe(envelope))
-            if end_time is not None and time.time() >= end_time:
-                return self._timed_out(describe(envelope))
-            self.log.info("%s; next check in %.0f s", describe(envelope), self.poll_interval)
-            time.sleep(
-                self.poll_interval
-                if end_time is None
-                else max(0.0, min(self.poll_interval, end_time - time.time()))
-            )
+        return self.execute_complete(context, wait_in_worker(trigger), label)
 
     def execute_complete(self, context: Context, event: Any, label: str | None = None) -> dict[str, Any]:
         """Resume after the deferred wait: the envelope's outcome, or the reason the wait ended."""

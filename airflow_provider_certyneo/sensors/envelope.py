@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseSensorOperator
 
+from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.exceptions import CertyneoWaitError
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
 from airflow_provider_certyneo.operators.base import LABEL, CertyneoHookMixin
 from airflow_provider_certyneo.outcomes import can_still_become, describe
 from airflow_provider_certyneo.types import KNOWN_STATUSES
-from airflow_provider_certyneo.waiting import deadline, make_trigger, read_event
+from airflow_provider_certyneo.waiting import deadline, defer_timeout, make_trigger, read_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
@@ -40,7 +41,7 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         *,
         envelope_id: str | XComArg,
         target_status: str = "COMPLETED",
-        certyneo_conn_id: str = "certyneo_default",
+        certyneo_conn_id: str = defaults.CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         map_index_template: str | None = LABEL,
         **kwargs: Any,
@@ -73,7 +74,7 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
             ),
             method_name="execute_complete",
             kwargs={"label": self._label},
-            timeout=timeout,
+            timeout=defer_timeout(end_time),
         )
 
     def poke(self, context: Context) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.timestamps import parse_rfc3339
 from airflow_provider_certyneo.types import KNOWN_STATUSES
 
@@ -67,7 +68,7 @@ class WaitArguments:
         waiting`: the deferral must have settled in the scheduler before the task is resumed).
     """
 
-    certyneo_conn_id: str = "certyneo_default"
+    certyneo_conn_id: str = defaults.CONN_ID
     poll_interval: float = 60.0
     end_time: float | None = None
     poll_share: float = DEFAULT_POLL_SHARE

@@ -24,6 +24,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.outcomes import can_still_become, describe
 from airflow_provider_certyneo.triggers.arguments import (
     DEFAULT_POLL_SHARE,
@@ -59,7 +60,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
     def __init__(
         self,
         envelope_id: str,
-        certyneo_conn_id: str = "certyneo_default",
+        certyneo_conn_id: str = defaults.CONN_ID,
         poll_interval: float = 60.0,
         end_time: float | None = None,
         target_statuses: Sequence[str] = ("COMPLETED",),

@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.outcomes import describe
 from airflow_provider_certyneo.triggers.arguments import DEFAULT_POLL_SHARE, WaitArguments, envelope_ids_arg
 from airflow_provider_certyneo.triggers.failures import explain
@@ -29,7 +30,7 @@ class CertyneoEnvelopeSetTrigger(BaseTrigger):
     def __init__(
         self,
         envelope_ids: list[str],
-        certyneo_conn_id: str = "certyneo_default",
+        certyneo_conn_id: str = defaults.CONN_ID,
         poll_interval: float = 60.0,
         end_time: float | None = None,
         known_as_of: str | None = None,
