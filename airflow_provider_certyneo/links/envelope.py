@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
 XCOM_ENVELOPE_URL = "certyneo_envelope_url"
@@ -21,6 +22,15 @@ class CertyneoEnvelopeLink(BaseOperatorLink):
     """Reads the URL the task pushed to XCom (``certyneo_envelope_url``) before it waited or finished."""
 
     name = "Certyneo envelope"
+
+    @classmethod
+    def persist(cls, context: Context, base_url: str, envelope_id: str) -> str:
+        """Store the envelope id and its dashboard URL for this task instance (before any wait, so the
+        button works while the task waits); returns the URL."""
+        url = envelope_url(base_url, envelope_id)
+        context["ti"].xcom_push(key="envelope_id", value=envelope_id)
+        context["ti"].xcom_push(key=XCOM_ENVELOPE_URL, value=url)
+        return url
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
         """The URL the task stored in XCom (None before it made an envelope)."""

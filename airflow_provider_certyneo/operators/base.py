@@ -2,89 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_certyneo import defaults
-from airflow_provider_certyneo.links.envelope import XCOM_ENVELOPE_URL, envelope_url
+from airflow_provider_certyneo.mixins import LABEL, CertyneoHookMixin
 
-# The map_index_template of the Certyneo operators and sensor: the label set by ``label_map_index``.
-LABEL = "{{ certyneo_label | default('') }}"
-
-if TYPE_CHECKING:
-    from airflow.sdk import Context
-
-    from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-
-
-class CertyneoHookMixin(BaseOperator):
-    """What the operators and the sensor share: a hook made at execute time (never at parse time) and closed
-    after, the envelope link, and the reuse of what an earlier try made. Needs ``certyneo_conn_id``.
-
-    Mixed in before ``BaseOperator`` or ``BaseSensorOperator`` (it derives from ``BaseOperator`` only so that
-    the type checker knows what it extends)."""
-
-    certyneo_conn_id: str
-
-    @staticmethod
-    def label_map_index(context: Context, envelope: dict[str, Any]) -> str:
-        """Give a mapped task instance a readable name in the UI: subject → recipients. Returns the label:
-        a task that defers passes it on (``defer(kwargs=...)``) to :meth:`relabel` after the wait, since
-        Airflow renders the name when the task finishes, in the resumed process."""
-        emails = ", ".join(r.get("email", "") for r in envelope.get("recipients", []))
-        label = f"{envelope.get('subject')} → {emails}"
-        context["certyneo_label"] = label  # type: ignore[typeddict-unknown-key]
-        return label
-
-    def relabel(self, context: Context, label: str | None, envelope_id: str) -> None:
-        """Set the label again after a deferral: the one passed on by ``defer(kwargs=...)``, or, where the
-        resumption did not carry it (``dag.test()`` resumes with the event alone), read from the envelope."""
-        if label:
-            context["certyneo_label"] = label  # type: ignore[typeddict-unknown-key]
-            return
-        from airflow_provider_certyneo.exceptions import CertyneoError
-
-        try:
-            self.label_map_index(context, dict(self.hook.get_envelope(envelope_id)))
-        except CertyneoError as exc:
-            self.log.warning("Could not read envelope %s to label this task: %s", envelope_id, exc)
-
-    @cached_property
-    def hook(self) -> CertyneoHook:
-        """The connection's sync hook, made once per task and closed after it."""
-        from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-
-        return CertyneoHook(self.certyneo_conn_id)
-
-    def earlier_tries_since(self, context: Context, what: str) -> datetime | None:
-        """On a retry, when the DAG run started: ``what`` an earlier try made since then (its worker may have
-        died before the answer came) is used rather than made twice. None on a first try."""
-        if context["ti"].try_number <= 1:
-            return None
-        self.log.info(
-            "Try %d: %s left by an earlier try is used instead of making a second one",
-            context["ti"].try_number,
-            what,
-        )
-        dag_run = context["dag_run"]
-        started: datetime = dag_run.start_date or dag_run.run_after
-        return started
-
-    def push_envelope_link(self, context: Context, envelope_id: str) -> str:
-        """Store the envelope id and its dashboard URL (the "Certyneo envelope" link) before any wait."""
-        url = envelope_url(self.hook.settings.base_url, envelope_id)
-        context["ti"].xcom_push(key="envelope_id", value=envelope_id)
-        context["ti"].xcom_push(key=XCOM_ENVELOPE_URL, value=url)
-        return url
-
-    def post_execute(self, context: Context, result: Any = None) -> None:
-        """Close the hook's HTTP client once the task has run."""
-        if "hook" in self.__dict__:
-            self.hook.close()
-        super().post_execute(context, result)
+__all__ = ["LABEL", "CertyneoBaseOperator", "CertyneoHookMixin"]
 
 
 class CertyneoBaseOperator(CertyneoHookMixin, BaseOperator):

@@ -12,7 +12,7 @@ from airflow.sdk import BaseSensorOperator
 from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.exceptions import CertyneoWaitError
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
-from airflow_provider_certyneo.operators.base import LABEL, CertyneoHookMixin
+from airflow_provider_certyneo.mixins import LABEL, CertyneoHookMixin
 from airflow_provider_certyneo.outcomes import can_still_become, describe
 from airflow_provider_certyneo.types import KNOWN_STATUSES
 from airflow_provider_certyneo.waiting import deadline, defer_timeout, make_trigger, read_event

@@ -70,7 +70,7 @@ def test_bulk_mapped_uploads_each_distinct_pdf_once(
     ]
     manifest.write_text("\n".join([header, *shared]) + "\n", encoding="utf-8")
     run = load("certyneo_bulk_contracts").mapped_dag.test()
-    assert {str(ti.state) for ti in run.get_task_instances()} == {"success"}
+    assert {str(ti.state) for ti in run.get_task_instances()} <= {"success", "skipped"}
     counters = signing_emulator.control.counters()
     assert counters["documents"] == 2
     assert counters["requests"].get("POST /api/v1/documents") == 2, counters["requests"]
