@@ -10,11 +10,14 @@ seconds, saying so in the task's log)."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import json
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +186,30 @@ def sign_one(hook: CertyneoHook, subject: str, pdf: Path) -> str:
     return hook.send_envelope(envelope["id"])["id"]
 
 
+def hostile_deliveries(receiver: str, secret: str, envelope_id: str) -> dict[str, int]:
+    """Status codes the real API server's plugin gives a forged, a stale, an oversized and a replayed (twice
+    sent, validly signed) delivery about an envelope already archived."""
+
+    def event(age: float) -> bytes:
+        created = datetime.fromtimestamp(time.time() - age, timezone.utc).isoformat().replace("+00:00", "Z")
+        envelope = {"id": envelope_id, "subject": "Replay", "status": "COMPLETED"}
+        body = {"id": f"evt_{time.time_ns()}", "type": "envelope.completed", "createdAt": created}
+        return json.dumps({**body, "data": {"envelope": envelope}}).encode()
+
+    def post(body: bytes, key: str = secret) -> int:
+        signature = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+        return httpx.post(receiver, content=body, headers={"X-Certyneo-Signature": signature}).status_code
+
+    fresh = event(0)
+    assert post(fresh) == 200
+    return {
+        "forged": post(event(0), "whsec_forged"),
+        "stale": post(event(3600)),
+        "oversized": post(b"{" + b" " * (2 * 1024 * 1024) + b"}"),
+        "replayed": post(fresh),
+    }
+
+
 def wait_archived(deployment: Deployment, envelope_id: str, timeout: float = 180) -> dict[str, Any]:
     """Until the archive DAG, scheduled by the asset event, has written the envelope's evidence record."""
     evidence = deployment.archive / "signed" / envelope_id / "evidence.json"
@@ -198,9 +225,9 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Push: the emulator's signed webhook reaches the plugin on the real API server and becomes an asset
-    event; the asset-scheduled DAG archives the evidence. A forged delivery is refused. Pull: with the
-    webhook gone and the DAG re-parsed with its watcher, the real triggerer turns the next signature into
-    an asset event, and the same DAG archives it."""
+    event; the asset-scheduled DAG archives the evidence. Forged, stale, oversized and replayed deliveries
+    make no event. Pull: with the webhook gone and the DAG re-parsed with its watcher, the real triggerer
+    turns the next signature into an asset event, and the same DAG archives it."""
     stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
     emulator.configure(autoSignAfter=1)
     # asset-triggered runs need the scheduler's job scheduling, off so far (no unplanned scheduled runs):
@@ -230,11 +257,13 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
         assert event["uri"] == f"certyneo://{EVENTS_CONN}/envelopes/completed"
         assert event["created_dagruns"], "the asset event scheduled the archive DAG"
 
-        forged = httpx.post(
-            receiver, content=b'{"id": "evt_x"}', headers={"X-Certyneo-Signature": "sha256=00"}
-        )
-        assert forged.status_code == 401
         total = api.json("GET", "/assets/events", params={"limit": 1})["total_entries"]
+        refused = hostile_deliveries(receiver, webhook["secret"], pushed)
+        assert refused == {"forged": 401, "stale": 401, "oversized": 413, "replayed": 200}, refused
+        assert api.json("GET", "/assets/events", params={"limit": 1})["total_entries"] == total + 1, (
+            "only the first of the replayed pair is an event"
+        )
+        total += 1
 
         hook.delete_webhook(webhook["id"])
         stack.stop_process("dag-processor")
@@ -281,8 +310,6 @@ def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wa
     (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
     assert ti["state"] == "failed"
     assert ti["try_number"] == 1, "a configuration error fails at once, without retries"
-    from datetime import datetime
-
     failed_after = datetime.fromisoformat(ti["end_date"].replace("Z", "+00:00")).timestamp() - restarted
     print(f"the wait failed {failed_after:.1f} s after the broken triggerer started")
     assert failed_after < 60

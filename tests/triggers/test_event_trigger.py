@@ -14,6 +14,8 @@ from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from airflow_provider_certyneo.triggers.events import CURSOR_KEY, CertyneoEnvelopeEventTrigger
 
+pytestmark = pytest.mark.smoke  # BaseEventTrigger and its serialization on the oldest Airflow too
+
 
 class StateStore:
     """Stands in for Airflow 3.3's per-asset state store (``aget``/``aset``), which only a triggerer

@@ -14,6 +14,9 @@ from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from tests.webhooks.conftest import OTHER_SECRET, SECRET, Receiver, asset_events, delivery, sign
 
+# recording asset events uses Airflow's asset manager: checked on the oldest supported Airflow too
+pytestmark = pytest.mark.smoke
+
 
 def test_a_signed_completion_becomes_one_asset_event_without_sign_urls(receiver: Receiver) -> None:
     before = len(asset_events())
