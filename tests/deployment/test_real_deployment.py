@@ -2,10 +2,12 @@
 triggerer as separate processes (LocalExecutor, parallelism 8, SQLite), against the emulator in its own
 process, driven through Airflow's REST API only.
 
-One deployment serves both scenarios, in order: the happy path (quick start without a logical date, 40
-mapped contracts in the ``certyneo_api`` pool of 8), then a triggerer stopped while a wait is running (it
-must exit promptly) and started again without the connection the workers have (the wait must fail within
-seconds, saying so in the task's log)."""
+One deployment serves the scenarios, in order: the happy path (quick start without a logical date, 40
+mapped contracts in the ``certyneo_api`` pool of 8); a triggerer stopped while a wait is running (it must
+exit promptly) and started again without the connection the workers have (the wait must fail within
+seconds, saying so in the task's log); then event-driven signing (a signature schedules
+``certyneo_archive_signed`` through the plugin's webhook route, then through the pull watcher), last
+because it leaves a watcher running in the triggerer."""
 
 from __future__ import annotations
 
@@ -221,6 +223,44 @@ def wait_archived(deployment: Deployment, envelope_id: str, timeout: float = 180
     return record
 
 
+def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wait(
+    deployment: Deployment,
+) -> None:
+    """A wait in progress: SIGTERM the triggerer, which must exit within 10 s. Started again without the
+    connection (the workers still have it), it must fail the wait within seconds, the reason in the log."""
+    stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
+    emulator.configure(autoSignAfter=None)
+    api.unpause(QUICKSTART)
+    run = api.trigger(QUICKSTART)
+    until = time.monotonic() + 180
+    while not any(
+        ti["task_id"] == "send_and_wait" and ti["state"] == "deferred"
+        for ti in api.task_instances(QUICKSTART, run)
+    ):
+        assert time.monotonic() < until, api.task_instances(QUICKSTART, run)
+        time.sleep(0.5)
+    time.sleep(4)  # the triggerer picks the trigger up and its poller starts
+
+    exit_seconds = stack.stop_process("triggerer")
+    print(f"\ntriggerer exited {exit_seconds:.1f} s after SIGTERM with a wait in progress")
+    assert exit_seconds < TRIGGERER_EXIT_SECONDS, stack.log("triggerer")[-3000:]
+
+    stack.env_for["triggerer"] = {"AIRFLOW_CONN_CERTYNEO_DEFAULT": None}
+    restarted = time.time()
+    stack.start_process("triggerer")
+    assert api.wait_for_run(QUICKSTART, run, timeout=180) == "failed"
+    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
+    assert ti["state"] == "failed"
+    assert ti["try_number"] == 1, "a configuration error fails at once, without retries"
+    failed_after = datetime.fromisoformat(ti["end_date"].replace("Z", "+00:00")).timestamp() - restarted
+    print(f"the wait failed {failed_after:.1f} s after the broken triggerer started")
+    assert failed_after < 60
+    log = api.task_log(QUICKSTART, run, "send_and_wait", ti["try_number"])
+    assert "connection 'certyneo_default' is not defined where the triggerer runs" in log, log[-3000:]
+    assert KEY not in log
+    assert not [route for route in emulator.counters()["requests"] if route.startswith(VOID)], "voided"
+
+
 def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -279,41 +319,3 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
     assert runs
     assert {run["state"] for run in runs} <= {"success", "running", "queued"}, runs
     assert "sk_test_" not in stack.log("api-server")
-
-
-def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wait(
-    deployment: Deployment,
-) -> None:
-    """A wait in progress: SIGTERM the triggerer, which must exit within 10 s. Started again without the
-    connection (the workers still have it), it must fail the wait within seconds, the reason in the log."""
-    stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
-    emulator.configure(autoSignAfter=None)
-    api.unpause(QUICKSTART)
-    run = api.trigger(QUICKSTART)
-    until = time.monotonic() + 180
-    while not any(
-        ti["task_id"] == "send_and_wait" and ti["state"] == "deferred"
-        for ti in api.task_instances(QUICKSTART, run)
-    ):
-        assert time.monotonic() < until, api.task_instances(QUICKSTART, run)
-        time.sleep(0.5)
-    time.sleep(4)  # the triggerer picks the trigger up and its poller starts
-
-    exit_seconds = stack.stop_process("triggerer")
-    print(f"\ntriggerer exited {exit_seconds:.1f} s after SIGTERM with a wait in progress")
-    assert exit_seconds < TRIGGERER_EXIT_SECONDS, stack.log("triggerer")[-3000:]
-
-    stack.env_for["triggerer"] = {"AIRFLOW_CONN_CERTYNEO_DEFAULT": None}
-    restarted = time.time()
-    stack.start_process("triggerer")
-    assert api.wait_for_run(QUICKSTART, run, timeout=180) == "failed"
-    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
-    assert ti["state"] == "failed"
-    assert ti["try_number"] == 1, "a configuration error fails at once, without retries"
-    failed_after = datetime.fromisoformat(ti["end_date"].replace("Z", "+00:00")).timestamp() - restarted
-    print(f"the wait failed {failed_after:.1f} s after the broken triggerer started")
-    assert failed_after < 60
-    log = api.task_log(QUICKSTART, run, "send_and_wait", ti["try_number"])
-    assert "connection 'certyneo_default' is not defined where the triggerer runs" in log, log[-3000:]
-    assert KEY not in log
-    assert not [route for route in emulator.counters()["requests"] if route.startswith(VOID)], "voided"

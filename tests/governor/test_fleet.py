@@ -37,7 +37,7 @@ def test_processes_pacing_alone_do_draw_429s(certyneo_emulator: CertyneoEmulator
     """The same fleet with each process pacing alone (``rate_limit_store: process``, the old behaviour)
     overruns the key: this is what the shared store prevents, and shows the test above can fail."""
     conn = fleet_connection(certyneo_emulator, rate_limit_store="process", backoff_base=0.01)
-    run_fleet(conn, hosts=1, processes_per_host=4, requests_each=15)
+    run_fleet(conn, hosts=1, processes_per_host=3, requests_each=15)
     assert certyneo_emulator.control.counters()["rateLimited"] > 0
 
 
@@ -45,9 +45,9 @@ def test_processes_pacing_alone_do_draw_429s(certyneo_emulator: CertyneoEmulator
 def test_two_hosts_on_one_redis_draw_no_429(
     certyneo_emulator: CertyneoEmulator, redis_server: RedisServer
 ) -> None:
-    """Two groups of four processes that share nothing but Redis (each its own state folder)."""
+    """Two groups of two processes that share nothing but Redis (each its own state folder)."""
     conn = fleet_connection(certyneo_emulator, rate_limit_redis_conn_id="redis_fleet")
-    result = run_fleet(conn, hosts=2, processes_per_host=4, requests_each=30)
+    result = run_fleet(conn, hosts=2, processes_per_host=2, requests_each=40)
     counters = certyneo_emulator.control.counters()
     assert counters["requestsTotal"] == result.requests
     assert counters["rateLimited"] == 0
