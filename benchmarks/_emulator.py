@@ -19,6 +19,8 @@ KEY = "sk_test_" + "benchmark" * 4
 def emulator(per_minute: float, burst: int, **extra: float) -> Iterator[tuple[str, EmulatorControl]]:
     """Yields (connection id, control); ``AIRFLOW_CONN_CERTYNEO_BENCH`` points at the emulator."""
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="certyneo-bench-"))
+    # each scenario paces from a fresh shared bucket, as its emulator starts with a full one
+    os.environ["CERTYNEO_RATE_STATE_DIR"] = tempfile.mkdtemp(prefix="certyneo-bench-rate-")
     with emulator_process(KEY, per_minute, burst) as base_url:
         os.environ["AIRFLOW_CONN_CERTYNEO_BENCH"] = connection_json(
             base_url, KEY, rate_limit_per_minute=per_minute, rate_limit_burst=burst, **extra
