@@ -12,12 +12,17 @@ if TYPE_CHECKING:
 XCOM_ENVELOPE_URL = "certyneo_envelope_url"
 
 
-def envelope_url(base_url: str, envelope_id: str) -> str:
-    return f"{base_url.rstrip('/')}/app/envelopes/{envelope_id}"
+def envelope_url(base_url: str, envelope_id: str, template: str | None = None) -> str:
+    """The envelope's dashboard page: ``template`` (the connection's ``dashboard_url_template``) filled in."""
+    from airflow_provider_certyneo.defaults import DASHBOARD_URL_TEMPLATE
+
+    return (template or DASHBOARD_URL_TEMPLATE).format(base_url=base_url.rstrip("/"), envelope_id=envelope_id)
 
 
 class CertyneoEnvelopeLink(BaseOperatorLink):
-    """Reads the URL the task pushed to XCom (``certyneo_envelope_url``) before it waited or finished."""
+    """Reads the URL the task pushed to XCom (``certyneo_envelope_url``) before it waited or finished. The
+    task also pushes it under this link's own XCom key before it defers, where Airflow's UI reads it: the
+    button works while the task waits, not only once it has finished."""
 
     name = "Certyneo envelope"
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_certyneo.links.envelope import XCOM_ENVELOPE_URL, envelope_url
+from airflow_provider_certyneo.links.envelope import XCOM_ENVELOPE_URL, CertyneoEnvelopeLink
 
 # The map_index_template of the Certyneo operators and sensor: the label set by ``label_map_index``.
 LABEL = "{{ certyneo_label | default('') }}"
@@ -72,10 +72,14 @@ class CertyneoHookMixin(BaseOperator):
         return started
 
     def push_envelope_link(self, context: Context, envelope_id: str) -> str:
-        """Store the envelope id and its dashboard URL (the "Certyneo envelope" link) before any wait."""
-        url = envelope_url(self.hook.settings.base_url, envelope_id)
-        context["ti"].xcom_push(key="envelope_id", value=envelope_id)
-        context["ti"].xcom_push(key=XCOM_ENVELOPE_URL, value=url)
+        """Store the envelope id and its dashboard URL (from the ``dashboard_url_template``) before any
+        wait, also under the "Certyneo envelope" link's own key, which the UI reads: the link works while the
+        task is deferred (Airflow would otherwise store it only when the task finishes)."""
+        url = self.hook.settings.envelope_url(envelope_id)
+        ti = context["ti"]
+        ti.xcom_push(key="envelope_id", value=envelope_id)
+        ti.xcom_push(key=XCOM_ENVELOPE_URL, value=url)
+        ti.xcom_push(key=CertyneoEnvelopeLink().xcom_key, value=url)
         return url
 
     def post_execute(self, context: Context, result: Any = None) -> None:

@@ -90,4 +90,6 @@ def test_the_key_is_never_exposed(
     for place, text in places.items():
         assert key not in text, f"the API key leaked into {place}"
         assert key[8:] not in text, f"the API key (without prefix) leaked into {place}"
+        # sign URLs are bearer links: the examples never ask for them (return_sign_urls=False)
+        assert "/sign/" not in text, f"a sign URL leaked into {place}"
     assert "sk_test_…" in places["task and trigger logs"], "the environment is shown, not the key"
