@@ -78,6 +78,7 @@ class CertyneoHookMixin(BaseOperator):
         url = self.hook.settings.envelope_url(envelope_id)
         ti = context["ti"]
         ti.xcom_push(key="envelope_id", value=envelope_id)
+        ti.xcom_push(key="certyneo_conn_id", value=self.certyneo_conn_id)  # for the Signatures view
         ti.xcom_push(key=XCOM_ENVELOPE_URL, value=url)
         ti.xcom_push(key=CertyneoEnvelopeLink().xcom_key, value=url)
         return url

@@ -126,6 +126,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         )
         journal.flush()
         failed = [r for r in results if r["error"]]
+        context["ti"].xcom_push(key="certyneo_conn_id", value=self.certyneo_conn_id)  # the Signatures view
         context["ti"].xcom_push(key="results", value=results)
         if failed:
             self._fail(failed, len(results))
