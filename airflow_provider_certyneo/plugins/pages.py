@@ -154,7 +154,7 @@ def waiting_page(rows: list[Row], problems: list[str], readable: int) -> str:
 def router() -> APIRouter:
     """The view's routes, with Airflow's authentication and authorisation."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+    from airflow.api_fastapi.core_api.security import get_user, requires_access_dag
     from fastapi import APIRouter, Depends
     from fastapi.responses import HTMLResponse
 
@@ -182,7 +182,9 @@ def router() -> APIRouter:
         return HTMLResponse(run_page(dag_id, run_id, rows), headers=NO_STORE)
 
     @routes.get("/signatures/waiting", response_class=HTMLResponse)
-    def waiting_signatures(user: GetUserDep) -> HTMLResponse:
+    def waiting_signatures(user: Any = Depends(get_user)) -> HTMLResponse:  # noqa: B008 - FastAPI's idiom
+        # (a default, not an Annotated type: this module's annotations are strings FastAPI cannot resolve
+        # from names imported inside this function)
         from airflow.api_fastapi.app import get_auth_manager
         from airflow.utils.session import create_session
 

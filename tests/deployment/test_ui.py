@@ -68,7 +68,7 @@ def states(stack: AirflowStack, dag_id: str, run_id: str) -> dict[tuple[str, int
 
 
 def xcom(stack: AirflowStack, dag_id: str, run_id: str, task_id: str, key: str, map_index: int = -1) -> Any:
-    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
     return stack.api.json("GET", path, params={"map_index": map_index})["value"]
 
 
@@ -150,7 +150,10 @@ def test_ops_see_who_signed_and_who_holds_things_up(ui: tuple[AirflowStack, Emul
         type_box.click()
         page.keyboard.type("Certyneo")
         page.get_by_role("option", name=re.compile("Certyneo", re.I)).first.click()
-        for label in ("API key", "Base URL", "Dashboard URL template", "Rate limit shared by"):
+        for label in ("API key", "Base URL"):
+            expect(page.get_by_text(label, exact=False).first).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Extra Fields", exact=True).click()
+        for label in ("Dashboard URL template", "Rate limit shared by", "Environment"):
             expect(page.get_by_text(label, exact=False).first).to_be_visible(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "1-connection-form.png"), full_page=True)
 
