@@ -158,7 +158,7 @@ def test_ops_see_who_signed_and_who_holds_things_up(ui: tuple[AirflowStack, Emul
         page.screenshot(path=str(ARTIFACTS / "1-connection-form.png"), full_page=True)
 
         # the deferred send and its extra link, available while it waits
-        page.goto(f"{base}/dags/certyneo_quickstart/runs/{quick_run}/tasks/send_and_wait")
+        page.goto(f"{base}/dags/certyneo_quickstart/runs/{quick_run}/tasks/send_and_wait/details")
         expect(page.get_by_text(re.compile("deferred", re.I)).first).to_be_visible(timeout=30_000)
         envelope_link = page.get_by_role("link", name=re.compile("Certyneo envelope"))
         if not envelope_link.count():
