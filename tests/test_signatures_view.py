@@ -85,3 +85,4 @@ def test_envelopes_are_found_in_the_runs_xcoms() -> None:
     assert set(made) == {"env_1", "env_2"}
     assert made["env_2"].conn_id == "bulk_conn"
     assert made["env_2"].task_id == "bulk"
+    assert made["env_1"].task_id == "send", "the task that sent it, rather than the one that created it"

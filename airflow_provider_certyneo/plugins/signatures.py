@@ -93,14 +93,18 @@ def _xcom_rows(session: Any, *conditions: Any) -> list[tuple[str, str, str, int,
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
-    query = select(
-        XComModel.dag_id,
-        XComModel.run_id,
-        XComModel.task_id,
-        XComModel.map_index,
-        XComModel.key,
-        XComModel.value,
-    ).where(XComModel.key.in_(XCOM_KEYS), *conditions)
+    query = (
+        select(
+            XComModel.dag_id,
+            XComModel.run_id,
+            XComModel.task_id,
+            XComModel.map_index,
+            XComModel.key,
+            XComModel.value,
+        )
+        .where(XComModel.key.in_(XCOM_KEYS), *conditions)
+        .order_by(XComModel.timestamp)
+    )
     rows = []
     for dag_id, run_id, task_id, map_index, key, value in session.execute(query):
         try:
@@ -112,8 +116,8 @@ def _xcom_rows(session: Any, *conditions: Any) -> list[tuple[str, str, str, int,
 
 
 def made_from_xcoms(rows: list[tuple[str, str, str, int, str, Any]]) -> list[Made]:
-    """The envelopes of these XCom rows: the ``envelope_id`` the operators and sensor push before any wait
-    (with ``certyneo_conn_id`` and the link), and the bulk operator's ``results``."""
+    """The envelopes of these XCom rows (oldest first): the ``envelope_id`` the operators and sensor push
+    before any wait (with ``certyneo_conn_id`` and the link), and the bulk operator's ``results``."""
     by_ti: dict[tuple[str, str, str, int], dict[str, Any]] = {}
     for dag_id, run_id, task_id, map_index, key, value in rows:
         by_ti.setdefault((dag_id, run_id, task_id, map_index), {})[key] = value
@@ -129,8 +133,10 @@ def made_from_xcoms(rows: list[tuple[str, str, str, int, str, Any]]) -> list[Mad
             ids += [r["envelope_id"] for r in results if isinstance(r, dict) and r.get("envelope_id")]
         url = values.get("certyneo_envelope_url") if len(ids) == 1 else None
         for envelope_id in ids:
-            if envelope_id not in made:  # the first task that named it (create before send)
-                made[envelope_id] = Made(envelope_id, dag_id, run_id, task_id, map_index, conn_id, url)
+            # the last task that named it (the send or the wait, rather than the create)
+            earlier = made.get(envelope_id)
+            url = url or (earlier.url if earlier else None)
+            made[envelope_id] = Made(envelope_id, dag_id, run_id, task_id, map_index, conn_id, url)
     return list(made.values())
 
 
