@@ -12,12 +12,18 @@ UV = $(VENV)/bin/uv
 
 .PHONY: quickstart test lint unit smoke benchmarks clean system-packages
 
-# Debian's redis-server for the tests and benchmarks of the shared rate governor (installed where missing).
+# Debian's redis-server for the tests and benchmarks of the shared rate governor, and Debian's chromium for
+# the browser test (installed where missing; no browser is ever downloaded by Playwright).
 system-packages:
 	@command -v redis-server >/dev/null || { \
 		echo "installing redis-server (Debian package)"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium (Debian package)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
+		|| echo "chromium could not be installed: the browser test will be skipped (outside CI)"; }
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)

@@ -14,3 +14,5 @@ MAX_RATE_LIMIT_WAIT = 900.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 VERIFY_SSL = True
+# The "Certyneo envelope" link and the Signatures view: {base_url} (the connection's) and {envelope_id}.
+DASHBOARD_URL_TEMPLATE = "{base_url}/app/envelopes/{envelope_id}"

@@ -74,8 +74,10 @@ class CertyneoHookMixin(_OperatorBase):
         return started
 
     def push_envelope_link(self, context: Context, envelope_id: str) -> str:
-        """Store the envelope id and its dashboard URL (the "Certyneo envelope" link) before any wait."""
-        return CertyneoEnvelopeLink.persist(context, self.hook.settings.base_url, envelope_id)
+        """Store the envelope id and its dashboard URL (from the connection's ``dashboard_url_template``;
+        the "Certyneo envelope" link) before any wait."""
+        url = self.hook.settings.envelope_url(envelope_id)
+        return CertyneoEnvelopeLink.persist(context, envelope_id, url, self.certyneo_conn_id)
 
     def post_execute(self, context: Context, result: Any = None) -> None:
         """Close the hook's HTTP client once the task has run."""

@@ -6,6 +6,7 @@ Pure functions, shared by the trigger, the sensor and the send operator's synchr
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_certyneo.types import KNOWN_STATUSES, TERMINAL_STATUSES
@@ -48,7 +49,121 @@ def describe(envelope: dict[str, Any]) -> str:
     return head
 
 
+def _moment(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def at(text: Any, day_of: Any = None) -> str:
+    """A timestamp for a log line, in UTC: ``10:02`` on the day of ``day_of`` (the envelope's last change),
+    ``28 Nov 10:02`` on another day, ``?`` when missing or unreadable."""
+    moment = _moment(text)
+    if moment is None:
+        return "?"
+    reference = _moment(day_of)
+    if reference is not None and reference.date() != moment.date():
+        return moment.strftime("%d %b %H:%M")
+    return moment.strftime("%H:%M")
+
+
+def who(recipient: dict[str, Any]) -> str:
+    """``Name <email>`` (never a sign URL)."""
+    return f"{recipient.get('name') or '?'} <{recipient.get('email') or '?'}>"
+
+
+def _signers(envelope: dict[str, Any]) -> list[dict[str, Any]]:
+    signers = [r for r in envelope.get("recipients") or [] if r.get("role", "SIGNER") == "SIGNER"]
+    return sorted(signers, key=lambda r: r.get("order") or 0)
+
+
+def holding_up(envelope: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The signers whose signature the envelope waits for now, and since when (RFC 3339). In SEQUENTIAL
+    order only the lowest pending ``order`` may sign, since the previous signer signed (or the sending); in
+    PARALLEL order every pending signer, since the sending."""
+    signers = _signers(envelope)
+    pending = [r for r in signers if r.get("status", "PENDING") == "PENDING"]
+    if not pending:
+        return [], None
+    if envelope.get("signingOrder") != "SEQUENTIAL":
+        return pending, envelope.get("sentAt")
+    turn = pending[0].get("order") or 0
+    now_up = [r for r in pending if (r.get("order") or 0) == turn]
+    before = [r.get("signedAt") for r in signers if (r.get("order") or 0) < turn and r.get("signedAt")]
+    return now_up, max([str(b) for b in before], default=envelope.get("sentAt"))
+
+
+def progress(envelope: dict[str, Any]) -> str:
+    """One line for ops following a wait: who signed and when, who holds it up and since when, and for a
+    decline, expiry or void who, when and why. Never a sign URL. Times are UTC.
+
+    e.g. ``1 of 2 signed: Marie Dubois signed at 10:02; waiting for Ressources humaines <rh@example.com>
+    (sequential, their turn since 10:02)``. Pure: the waits log it when it differs from the last one."""
+    status = envelope.get("status", "?")
+    day = envelope.get("updatedAt")
+    signers = _signers(envelope)
+    signed = [r for r in signers if r.get("status") == "SIGNED"]
+    line = f"{len(signed)} of {len(signers)} signed"
+    if signed:
+        line += ": " + ", ".join(
+            f"{r.get('name') or r.get('email')} signed at {at(r.get('signedAt'), day)}" for r in signed
+        )
+    pending = [r for r in signers if r.get("status", "PENDING") == "PENDING"]
+    if status == "DECLINED":
+        for r in signers:
+            if r.get("status") == "DECLINED":
+                reason = r.get("declineReason") or "no reason given"
+                line += f"; declined by {who(r)} at {at(r.get('declinedAt') or day, day)}: {reason}"
+    elif status == "EXPIRED":
+        line += f"; expired at {at(envelope.get('expiresAt') or day, day)} unsigned by "
+        line += ", ".join(who(r) for r in pending) or "nobody"
+    elif status == "VOIDED":
+        line += f"; voided by the sender at {at(day, day)}"
+        if pending:
+            line += f" before {', '.join(who(r) for r in pending)} signed"
+    elif status == "COMPLETED":
+        line += f"; completed at {at(envelope.get('completedAt') or day, day)}"
+    elif status == "DRAFT":
+        line += "; not sent yet"
+    else:
+        waiting, since = holding_up(envelope)
+        if waiting:
+            order = (
+                "sequential, their turn" if envelope.get("signingOrder") == "SEQUENTIAL" else "parallel, sent"
+            )
+            line += f"; waiting for {', '.join(who(r) for r in waiting)} ({order} since {at(since, day)})"
+            later = [r for r in pending if r not in waiting]
+            if later:
+                line += f", then {', '.join(who(r) for r in later)}"
+        if status not in KNOWN_STATUSES:
+            line += f" (status {status}, unknown to this provider)"
+    return line
+
+
+def recipients_of(envelope: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each recipient's name, e-mail, order, role, status, signing time and decline reason: what may be
+    shown to anyone who may read the DAG (no sign URL)."""
+    return [
+        {
+            "email": r.get("email"),
+            "name": r.get("name"),
+            "order": r.get("order"),
+            "role": r.get("role"),
+            "status": r.get("status"),
+            "signedAt": r.get("signedAt"),
+            "declineReason": r.get("declineReason"),
+        }
+        for r in envelope.get("recipients") or []
+    ]
+
+
 def sign_urls(envelope: dict[str, Any]) -> list[dict[str, Any]]:
+    """The signers' sign URLs: bearer links (whoever holds one can sign). Only for a DAG author who asked
+    for them (``return_sign_urls=True``); never logged, rendered or shown."""
     return [
         {"email": r.get("email"), "name": r.get("name"), "order": r.get("order"), "signUrl": r.get("signUrl")}
         for r in envelope.get("recipients") or []

@@ -53,6 +53,12 @@ CONNECTION_FIELDS: dict[str, Any] = {
         "description": "Leave on. Turning it off logs a warning on every hook.",
         "schema": {"type": ["boolean", "null"], "default": defaults.VERIFY_SSL},
     },
+    "dashboard_url_template": {
+        "label": "Dashboard URL template",
+        "description": "The envelope's page for the 'Certyneo envelope' link and the Signatures view; "
+        "{base_url} and {envelope_id} are filled in.",
+        "schema": {"type": ["string", "null"], "default": defaults.DASHBOARD_URL_TEMPLATE},
+    },
     "webhook_secret": {
         "label": "Webhook secret",
         "description": "The whsec_… secret Certyneo gave when the receiver was registered "

@@ -59,7 +59,9 @@ def certyneo_taskflow() -> None:
                 if exc.current_status == "DRAFT":
                     raise
                 envelope = hook.get_envelope(envelope_id)
-        return [r["signUrl"] for r in envelope["recipients"] if r["signUrl"]]
+        # the signers' e-mails, not their sign URLs: those are bearer links, and XCom is readable by all
+        # who may read this DAG
+        return [r["email"] for r in envelope["recipients"] if r.get("signUrl")]
 
     @task
     def archive(envelope_id: str, **context: Any) -> list[dict[str, Any]]:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import Contract
+from airflow_provider_certyneo.bulk.progress import PROGRESS_INTERVAL, BulkProgress
 from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoInvalidStateError
 from airflow_provider_certyneo.governor.governor import key_fingerprint
 from airflow_provider_certyneo.hooks.calls import CLOCK_SKEW, envelope_identity
@@ -59,8 +61,11 @@ class SharedUploads:
     journal recorded. Only uploads made with the same key (and so the same environment) are reused: a
     document is invisible to any other key."""
 
-    def __init__(self, hook: CertyneoAsyncHook, journal: Journal, owner: str) -> None:
+    def __init__(
+        self, hook: CertyneoAsyncHook, journal: Journal, owner: str, progress: BulkProgress | None = None
+    ) -> None:
         self.hook = hook
+        self.progress = progress
         self.owner = owner
         self._digests: dict[str, str] = {}
         self._documents: dict[str, asyncio.Future[str]] = {}
@@ -92,6 +97,8 @@ class SharedUploads:
             future = self._documents[digest] = asyncio.get_running_loop().create_future()
             try:
                 future.set_result((await self.hook.upload_document(source))["id"])
+                if self.progress is not None:
+                    self.progress.uploaded()
             except BaseException as exc:
                 del self._documents[digest]
                 future.set_exception(exc)
@@ -143,19 +150,50 @@ async def send_one(
     return result(contract, envelope)
 
 
+def _uploads_needed(contracts: list[Contract], journal: Journal) -> int:
+    """Distinct PDFs of the rows not sent yet (an estimate for the time left: shared ones upload once)."""
+    pending = {
+        str(c.pdf)
+        for c in contracts
+        if c.error is None and not journal.rows.get(c.row, {}).get("document_id")
+    }
+    return len(pending)
+
+
 async def send_all(
-    conn_id: str, contracts: list[Contract], journal: Journal, max_in_flight: int
+    conn_id: str,
+    contracts: list[Contract],
+    journal: Journal,
+    max_in_flight: int,
+    report: Callable[[str], None] | None = None,
+    progress_interval: float = PROGRESS_INTERVAL,
 ) -> list[dict[str, Any]]:
-    """Send every valid contract once; one result per row, in order, errors included."""
+    """Send every valid contract once; one result per row, in order, errors included. With ``report``, a
+    progress line goes to it every ``progress_interval`` seconds while something moves, and the summary
+    table at the end."""
     async with CertyneoAsyncHook(conn_id) as hook:
         settings = await hook.asettings()
-        uploads = SharedUploads(hook, journal, f"{settings.environment}:{key_fingerprint(settings.api_key)}")
+        progress = BulkProgress(
+            len(contracts), settings.rate_limit_per_minute, _uploads_needed(contracts, journal)
+        )
+        owner = f"{settings.environment}:{key_fingerprint(settings.api_key)}"
+        uploads = SharedUploads(hook, journal, owner, progress)
         existing = await already_made(hook, journal) if journal.rows else {}
         gate = asyncio.Semaphore(max_in_flight)
 
         async def guarded(contract: Contract) -> dict[str, Any]:
+            outcome = await attempt(contract)
+            if outcome["error"]:
+                progress.failed += 1
+            else:
+                progress.sent += 1
+            return outcome
+
+        async def attempt(contract: Contract) -> dict[str, Any]:
             if contract.error is not None:
                 return result(contract, error=contract.error)
+            if journal.rows.get(contract.row, {}).get("status") == "sent":
+                progress.resumed += 1
             async with gate:
                 try:
                     return await send_one(hook, contract, journal, existing, uploads)
@@ -163,4 +201,14 @@ async def send_all(
                     journal.record(contract.row, status="failed", error=str(exc))
                     return result(contract, error=str(exc), retryable=exc.retryable)
 
-        return list(await asyncio.gather(*(guarded(c) for c in contracts)))
+        reporter = asyncio.create_task(progress.report(report, progress_interval)) if report else None
+        try:
+            results = list(await asyncio.gather(*(guarded(c) for c in contracts)))
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+                await asyncio.gather(reporter, return_exceptions=True)
+        if report is not None:
+            report(progress.line())
+            report(progress.summary(results))
+        return results

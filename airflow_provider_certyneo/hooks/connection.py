@@ -33,10 +33,28 @@ class CertyneoSettings:
     backoff_cap: float = defaults.BACKOFF_CAP
     rate_limit_store: str = defaults.RATE_LIMIT_STORE
     rate_limit_redis_conn_id: str | None = None
+    dashboard_url_template: str = defaults.DASHBOARD_URL_TEMPLATE
 
     @property
     def api_url(self) -> str:
         return f"{self.base_url}/api/v1"
+
+    def envelope_url(self, envelope_id: str) -> str:
+        """The envelope's page in the dashboard, from the connection's ``dashboard_url_template``."""
+        return self.dashboard_url_template.format(base_url=self.base_url.rstrip("/"), envelope_id=envelope_id)
+
+
+def _dashboard_template(conn_id: str, extra: dict[str, Any]) -> str:
+    """The extra ``dashboard_url_template``, checked now: only ``{base_url}`` and ``{envelope_id}``."""
+    template = _extra_value(extra, "dashboard_url_template") or defaults.DASHBOARD_URL_TEMPLATE
+    try:
+        str(template).format(base_url="https://x", envelope_id="env_x")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise CertyneoConfigError(
+            f"connection {conn_id!r}: extra field 'dashboard_url_template' is {template!r}; it may use only "
+            f"{{base_url}} and {{envelope_id}} ({type(exc).__name__}: {exc})"
+        ) from None
+    return str(template)
 
 
 def _extra_value(extra: dict[str, Any], name: str) -> Any:
@@ -159,4 +177,5 @@ def settings_from_connection(conn: Any) -> CertyneoSettings:
         backoff_cap=float(_number(conn_id, extra, "backoff_cap", defaults.BACKOFF_CAP, float)),
         rate_limit_store=store,
         rate_limit_redis_conn_id=redis_conn_id,
+        dashboard_url_template=_dashboard_template(conn_id, extra),
     )

@@ -13,23 +13,30 @@ if TYPE_CHECKING:
 XCOM_ENVELOPE_URL = "certyneo_envelope_url"
 
 
-def envelope_url(base_url: str, envelope_id: str) -> str:
-    """The envelope's page in the Certyneo dashboard."""
-    return f"{base_url.rstrip('/')}/app/envelopes/{envelope_id}"
+def envelope_url(base_url: str, envelope_id: str, template: str | None = None) -> str:
+    """The envelope's dashboard page: ``template`` (the connection's ``dashboard_url_template``) filled in."""
+    from airflow_provider_certyneo.defaults import DASHBOARD_URL_TEMPLATE
+
+    return (template or DASHBOARD_URL_TEMPLATE).format(base_url=base_url.rstrip("/"), envelope_id=envelope_id)
 
 
 class CertyneoEnvelopeLink(BaseOperatorLink):
-    """Reads the URL the task pushed to XCom (``certyneo_envelope_url``) before it waited or finished."""
+    """Reads the URL the task pushed to XCom (``certyneo_envelope_url``) before it waited or finished. The
+    task also pushes it under this link's own XCom key before it defers, where Airflow's UI reads it: the
+    button works while the task waits, not only once it has finished."""
 
     name = "Certyneo envelope"
 
     @classmethod
-    def persist(cls, context: Context, base_url: str, envelope_id: str) -> str:
-        """Store the envelope id and its dashboard URL for this task instance (before any wait, so the
-        button works while the task waits); returns the URL."""
-        url = envelope_url(base_url, envelope_id)
-        context["ti"].xcom_push(key="envelope_id", value=envelope_id)
-        context["ti"].xcom_push(key=XCOM_ENVELOPE_URL, value=url)
+    def persist(cls, context: Context, envelope_id: str, url: str, conn_id: str) -> str:
+        """Store the envelope id, its connection (for the Signatures view) and its dashboard URL for this
+        task instance before any wait, also under this link's own XCom key, which the UI reads: the button
+        works while the task is deferred (Airflow would otherwise store it only when the task finishes)."""
+        ti = context["ti"]
+        ti.xcom_push(key="envelope_id", value=envelope_id)
+        ti.xcom_push(key="certyneo_conn_id", value=conn_id)
+        ti.xcom_push(key=XCOM_ENVELOPE_URL, value=url)
+        ti.xcom_push(key=cls().xcom_key, value=url)
         return url
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,8 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         to object storage when retries may run on another worker. Templated.
     :param max_in_flight: contracts in progress at once (the bucket, not this, sets the pace).
     :param wait_for_completion: then wait until every envelope is terminal (deferrable or not).
+    :param progress_interval: seconds between two progress lines in the log ("400/1000 sent, 0 failed,
+        about 6 min left at the key's rate"; only when something moved); a summary table ends the send.
     """
 
     template_fields: Sequence[str] = ("contracts", "manifest", "journal")
@@ -58,6 +59,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 60.0,
         timeout: timedelta | float | None = timedelta(days=30),
+        progress_interval: float = 5.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -75,6 +77,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.timeout = timeout
+        self.progress_interval = progress_interval
 
     def _journal(self, context: Context) -> Journal:
         from airflow_provider_certyneo.bulk.journal import Journal
@@ -111,16 +114,19 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
             journal.path,
             len(journal.rows),
         )
-        started = time.monotonic()
-        results = asyncio.run(send_all(self.certyneo_conn_id, contracts, journal, self.max_in_flight))
+        results = asyncio.run(
+            send_all(
+                self.certyneo_conn_id,
+                contracts,
+                journal,
+                self.max_in_flight,
+                report=lambda line: self.log.info("%s", line),
+                progress_interval=self.progress_interval,
+            )
+        )
         journal.flush()
         failed = [r for r in results if r["error"]]
-        self.log.info(
-            "Bulk send: %d sent, %d failed, in %.1f s",
-            len(results) - len(failed),
-            len(failed),
-            time.monotonic() - started,
-        )
+        context["ti"].xcom_push(key="certyneo_conn_id", value=self.certyneo_conn_id)  # the Signatures view
         context["ti"].xcom_push(key="results", value=results)
         if failed:
             self._fail(failed, len(results))

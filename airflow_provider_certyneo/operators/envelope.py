@@ -15,7 +15,7 @@ from airflow_provider_certyneo.exceptions import (
 )
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
 from airflow_provider_certyneo.operators.base import LABEL, CertyneoBaseOperator
-from airflow_provider_certyneo.outcomes import can_still_become, describe, sign_urls
+from airflow_provider_certyneo.outcomes import can_still_become, describe, progress, recipients_of, sign_urls
 from airflow_provider_certyneo.waiting import (
     deadline,
     defer_timeout,
@@ -100,8 +100,13 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
     """Send a DRAFT envelope's invitations, exactly once; optionally wait until it is signed.
 
     Exactly once across retries and crashes: a repeated send finds the envelope already past DRAFT (409
-    ``invalid_state``) and carries on without a second invitation. Returns
-    ``{"envelope_id", "status", "sign_urls": [{"email", "name", "order", "signUrl"}]}``.
+    ``invalid_state``) and carries on without a second invitation. Returns ``{"envelope_id", "status",
+    "recipients": [{"email", "name", "order", "status", "signedAt"}]}``, plus ``"sign_urls": [{"email",
+    "name", "order", "signUrl"}]`` only with ``return_sign_urls=True``.
+
+    Sign URLs are bearer links: whoever holds one can sign. XCom is readable by everyone who may read the
+    DAG, so they are returned only when the DAG author asks (to deliver the links through their own
+    channel); they are never logged or rendered.
 
     :param envelope_id: the DRAFT to send. Templated.
     :param wait_for_completion: wait until COMPLETED; fail at once if it is DECLINED, VOIDED or EXPIRED.
@@ -111,6 +116,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
     :param timeout: the longest wait (seconds or timedelta); ``execution_timeout`` is honoured too, also
         while deferred.
     :param void_on_timeout: void the envelope when the wait times out, so nobody signs it later.
+    :param return_sign_urls: also return the signers' sign URLs (bearer links) in XCom; default False.
     """
 
     template_fields: Sequence[str] = ("envelope_id",)
@@ -125,6 +131,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
         poll_interval: float = 60.0,
         timeout: timedelta | float | None = timedelta(days=30),
         void_on_timeout: bool = False,
+        return_sign_urls: bool = False,
         map_index_template: str | None = LABEL,
         **kwargs: Any,
     ) -> None:
@@ -137,6 +144,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.void_on_timeout = void_on_timeout
+        self.return_sign_urls = return_sign_urls
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Send the invitations exactly once, then wait for the signatures if asked."""
@@ -145,7 +153,7 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
             self.log.info(
                 "Sent envelope %s: invitations went to %s",
                 self.envelope_id,
-                ", ".join(u["email"] for u in sign_urls(envelope)),
+                ", ".join(str(r.get("email")) for r in envelope.get("recipients") or []),
             )
         except CertyneoInvalidStateError as exc:
             if exc.current_status in (None, "DRAFT"):
@@ -165,6 +173,8 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
             return result
         if not can_still_become(envelope["status"], ["COMPLETED"]):
             raise CertyneoWaitError(describe(envelope))
+        line = progress(envelope)
+        self.log.info("envelope %s: %s", self.envelope_id, line)
         end_time = deadline(context, self.timeout, self.execution_timeout)
         trigger = make_trigger(
             self.envelope_id,
@@ -212,7 +222,14 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
         raise CertyneoWaitError(f"timed out waiting for signatures: {message}")
 
     def _result(self, envelope: dict[str, Any]) -> dict[str, Any]:
-        return {"envelope_id": envelope["id"], "status": envelope["status"], "sign_urls": sign_urls(envelope)}
+        result: dict[str, Any] = {
+            "envelope_id": envelope["id"],
+            "status": envelope["status"],
+            "recipients": recipients_of(envelope),
+        }
+        if self.return_sign_urls:
+            result["sign_urls"] = sign_urls(envelope)
+        return result
 
 
 class CertyneoVoidEnvelopeOperator(CertyneoBaseOperator):

@@ -67,6 +67,9 @@ def refuse(status: int, message: str) -> JSONResponse:
 
 def create_app() -> FastAPI:
     app = FastAPI(title="Certyneo webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+    from airflow_provider_certyneo.plugins.pages import router
+
+    app.include_router(router())  # the Signatures view (Airflow's auth on each route)
 
     @app.post("/webhooks/{conn_id}")
     async def receive(conn_id: str, request: Request) -> JSONResponse:

@@ -13,12 +13,15 @@ from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.exceptions import CertyneoWaitError
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
 from airflow_provider_certyneo.mixins import LABEL, CertyneoHookMixin
-from airflow_provider_certyneo.outcomes import can_still_become, describe
+from airflow_provider_certyneo.outcomes import can_still_become, describe, progress
 from airflow_provider_certyneo.types import KNOWN_STATUSES
 from airflow_provider_certyneo.waiting import deadline, defer_timeout, make_trigger, read_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
+
+
+PROGRESS_KEY = "certyneo_progress"
 
 
 class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
@@ -55,6 +58,7 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         self.deferrable = deferrable
         self._last_seen: str | None = None
         self._label: str | None = None
+        self._last_line: str | None = None
 
     def execute(self, context: Context) -> Any:
         """Defer at once when deferrable (one poller per triggerer), else poke as a classic sensor."""
@@ -82,15 +86,30 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         envelope: dict[str, Any] = dict(self.hook.get_envelope(self.envelope_id))
         self._last_seen = envelope.get("updatedAt")
         self._label = self.label_map_index(context, envelope)
+        self._log_progress(context, envelope)
         status = envelope["status"]
         if status == self.target_status:
-            self.log.info("%s", describe(envelope))
             return True
         if not can_still_become(status, [self.target_status]):
             self.log.error("%s", describe(envelope))
             raise CertyneoWaitError(f"{describe(envelope)}; it can never become {self.target_status}")
-        self.log.info("%s; waiting for %s", describe(envelope), self.target_status)
         return False
+
+    def _log_progress(self, context: Context, envelope: dict[str, Any]) -> None:
+        """Log :func:`~airflow_provider_certyneo.outcomes.progress` when it changed since the last poke. In
+        ``reschedule`` mode each poke is a new process: the last line is kept in the task state store
+        (Airflow 3.3+; on 3.1 and 3.2 every rescheduled poke logs its line)."""
+        line = progress(envelope)
+        store: Any = context.get("task_state_store") if self.mode == "reschedule" else None
+        if self._last_line is None and store is not None:
+            saved = store.get(PROGRESS_KEY)
+            self._last_line = saved if isinstance(saved, str) else None
+        if line == self._last_line:
+            return
+        self._last_line = line
+        self.log.info("envelope %s: %s", self.envelope_id, line)
+        if store is not None:
+            store.set(PROGRESS_KEY, line)
 
     def execute_complete(self, context: Context, event: Any, label: str | None = None) -> None:
         """Resume after the deferred wait: succeed, or fail saying who declined or why the wait ended."""

@@ -25,7 +25,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_certyneo import defaults
-from airflow_provider_certyneo.outcomes import can_still_become, describe
+from airflow_provider_certyneo.outcomes import can_still_become, describe, progress
 from airflow_provider_certyneo.triggers.arguments import (
     DEFAULT_POLL_SHARE,
     WaitArguments,
@@ -35,7 +35,6 @@ from airflow_provider_certyneo.triggers.arguments import (
 from airflow_provider_certyneo.triggers.failures import explain
 from airflow_provider_certyneo.triggers.timing import deadline_passed, hold_until, remaining
 from airflow_provider_certyneo.triggers.watcher import watcher_for
-from airflow_provider_certyneo.types import KNOWN_STATUSES
 
 EVENT_STATUSES = ("success", "failure", "timeout", "error")
 
@@ -113,6 +112,7 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
         that stops for any other reason ends the wait with ``error`` (never a void on timeout)."""
         watcher = watcher_for(self.certyneo_conn_id, self.poll_share)
         updates = watcher.updates(self.envelope_id, self.poll_interval, self.wait.known_since)
+        last_line: str | None = None
         try:
             while True:
                 try:
@@ -136,21 +136,17 @@ class CertyneoEnvelopeTrigger(BaseTrigger):
                     return self._event("error", update.error)
                 envelope = update.envelope or {}
                 status = envelope.get("status", "")
+                line = progress(envelope)
+                # the caller logged the state it knew (known_as_of); the first look may return it again
+                already_known = bool(self.known_as_of) and str(envelope.get("updatedAt")) <= str(
+                    self.known_as_of
+                )
+                if line != last_line and not already_known:
+                    last_line = line
+                    self.log.info("envelope %s: %s", self.envelope_id, line)
                 if status in self.target_statuses:
                     return self._event("success", describe(envelope), status)
                 if not can_still_become(status, self.target_statuses):
                     return self._event("failure", describe(envelope), status)
-                if status not in KNOWN_STATUSES:
-                    self.log.warning(
-                        "envelope %s has status %r, unknown to this provider: still waiting",
-                        self.envelope_id,
-                        status,
-                    )
-                self.log.info(
-                    "envelope %s is %s; watching for changes every %.1f s",
-                    self.envelope_id,
-                    status,
-                    self.poll_interval,
-                )
         finally:
             await updates.aclose()

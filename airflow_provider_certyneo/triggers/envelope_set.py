@@ -7,6 +7,7 @@ watches, and needs no initial read of each when told when they were last known (
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from airflow_provider_certyneo.triggers.failures import explain
 from airflow_provider_certyneo.triggers.timing import deadline_passed, hold_until, remaining
 from airflow_provider_certyneo.triggers.watcher import watcher_for
 from airflow_provider_certyneo.types import TERMINAL_STATUSES
+
+PROGRESS_INTERVAL = 5.0  # seconds between two progress lines of a set's wait (only when a count moved)
 
 
 class CertyneoEnvelopeSetTrigger(BaseTrigger):
@@ -84,10 +87,30 @@ class CertyneoEnvelopeSetTrigger(BaseTrigger):
 
         followers = [asyncio.create_task(follow(i)) for i in self.envelope_ids]
         unfinished = set(followers)
+        reported: tuple[int, int] | None = None
+        last_report = 0.0
         while unfinished and not errors:
+            left = remaining(self.end_time)
             _, unfinished = await asyncio.wait(
-                unfinished, timeout=remaining(self.end_time), return_when=asyncio.FIRST_COMPLETED
+                unfinished,
+                timeout=PROGRESS_INTERVAL if left is None else min(left, PROGRESS_INTERVAL),
+                return_when=asyncio.FIRST_COMPLETED,
             )
+            counts = (
+                sum(1 for s, _ in outcomes.values() if s == "COMPLETED"),
+                sum(1 for s, _ in outcomes.values() if s != "COMPLETED"),
+            )
+            now = time.monotonic()
+            if counts != reported and (now - last_report >= PROGRESS_INTERVAL or not unfinished):
+                reported, last_report = counts, now
+                waiting_now = len(self.envelope_ids) - sum(counts)
+                self.log.info(
+                    "%d/%d signed, %d will not be (declined, voided or expired), %d waiting",
+                    counts[0],
+                    len(self.envelope_ids),
+                    counts[1],
+                    waiting_now,
+                )
             if unfinished and not errors and deadline_passed(self.end_time):
                 break
         for task in unfinished:

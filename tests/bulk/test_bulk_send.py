@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +191,37 @@ def test_hostile_and_huge_manifests(tmp_path: Path) -> None:
         handle.truncate(51 * 1024 * 1024)
     with pytest.raises(CertyneoValidationError, match="over 50 MiB"):
         read_manifest(huge)
+
+
+def test_a_bulk_run_of_200_logs_progress_every_few_seconds_and_a_summary(
+    certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, output: Any, monkeypatch: Any
+) -> None:
+    """200 contracts at a scaled rate (3,000/min: about 12 s): a line every 5 s while it moves, not per
+    row, with the time left; then the summary table."""
+    certyneo_emulator.control.configure(ratePerMinute=3000, burst=10)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CERTYNEO_DEFAULT",
+        certyneo_emulator.connection_json(rate_limit_per_minute=3000, rate_limit_burst=10),
+    )
+    manifest = write_manifest(tmp_path, 200)
+    with DAG("bulk_progress", schedule=None, start_date=START) as dag:
+        CertyneoBulkSendOperator(task_id="bulk", manifest=str(manifest))
+    tis = task_instances(run_dag(dag))
+    assert str(tis["bulk"].state) == "success"
+    text = output()
+    # structlog's lines start with their timestamp (caplog repeats them without)
+    lines = [line for line in text.splitlines() if "/200 sent, " in line and line[:4].isdigit()]
+    stamps = [datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")) for line in lines]
+    assert 2 <= len(lines) <= 6, lines  # ~12 s of sending: a line per 5 s, and the final count
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
+    print("progress lines:", *lines, f"gaps: {gaps}", sep="\n")
+    assert all(gap >= 4.5 for gap in gaps[:-1]), gaps  # the last one is the final count, at the end
+    assert " left at the key's rate (3000/min)" in lines[0]
+    assert "200/200 sent, 0 failed" in lines[-1]
+    assert "Bulk send summary (" in text
+    table = text[text.index("Bulk send summary (") :]
+    assert "  sent " in table, table[:500]
+    assert "  total " in table, table[:500]
+    assert certyneo_emulator.key not in text
+    assert "/sign/" not in text
+    assert len(certyneo_emulator.control.counters()["sends"]) == 200

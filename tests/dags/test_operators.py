@@ -13,6 +13,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
 from airflow_provider_certyneo.operators.document import CertyneoUploadDocumentOperator
 from airflow_provider_certyneo.operators.envelope import (
     CertyneoCreateEnvelopeOperator,
@@ -108,7 +109,8 @@ def test_bad_input_fails_at_once(
 
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
-def test_sensor_modes(signing_emulator: CertyneoEmulator, pdf_file: Path, mode: str) -> None:
+def test_sensor_modes(signing_emulator: CertyneoEmulator, pdf_file: Path, mode: str, output: Any) -> None:
+    signing_emulator.control.configure(autoSignAfter=5)  # many pokes while pending
     envelope_id = draft(pdf_file)
     with CertyneoHook() as hook:
         hook.send_envelope(envelope_id)
@@ -123,6 +125,16 @@ def test_sensor_modes(signing_emulator: CertyneoEmulator, pdf_file: Path, mode: 
         )
     tis = run_tasks(dag)
     assert str(tis["wait"].state) == "success"
+    logged = output()
+    lines = [line for line in (x for x in logged.splitlines() if f"envelope {envelope_id}: " in x)]
+    progress = [line[line.index(f"envelope {envelope_id}: ") :].split(" [")[0] for line in lines]
+    # one line per change, whatever the number of pokes: waiting (unless the task started late), then signed
+    assert 1 <= len(progress) == len(set(progress)) <= 2, progress
+    if len(progress) == 2:
+        assert (
+            "0 of 1 signed; waiting for Marie Dubois <marie@example.com> (parallel, sent since" in progress[0]
+        )
+    assert "1 of 1 signed: Marie Dubois signed at" in progress[-1]
 
 
 def test_sensor_fails_at_once_on_decline(
@@ -227,6 +239,53 @@ def test_mapped_sends_are_labelled_and_linked(signing_emulator: CertyneoEmulator
         ti.xcom_pull(task_ids="send", key="certyneo_envelope_url", map_indexes=ti.map_index) for ti in tis
     ]
     assert urls == [f"{signing_emulator.base_url}/app/envelopes/{i}" for i in ids]
+
+
+@pytest.mark.parametrize("return_sign_urls", [False, True])
+def test_dashboard_template_link_before_the_wait_and_sign_urls_only_when_asked(
+    signing_emulator: CertyneoEmulator,
+    pdf_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    return_sign_urls: bool,
+) -> None:
+    template = "https://dash.example.com/e/{envelope_id}?from={base_url}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CERTYNEO_DEFAULT", signing_emulator.connection_json(dashboard_url_template=template)
+    )
+    envelope_id = draft(pdf_file)
+    with DAG(f"links_{return_sign_urls}", schedule=None, start_date=START) as dag:
+        CertyneoSendEnvelopeOperator(
+            task_id="send",
+            envelope_id=envelope_id,
+            wait_for_completion=True,
+            deferrable=True,
+            poll_interval=0.2,
+            return_sign_urls=return_sign_urls,
+        )
+    ti = run_tasks(dag)["send"]
+    assert str(ti.state) == "success"
+    expected = template.format(envelope_id=envelope_id, base_url=signing_emulator.base_url)
+    # the link's own XCom, which the UI reads, is pushed before the task defers
+    assert ti.xcom_pull(task_ids="send", key=CertyneoEnvelopeLink().xcom_key) == expected
+    result = ti.xcom_pull(task_ids="send")
+    assert result["recipients"][0]["status"] == "SIGNED"
+    assert "/sign/" not in str(result["recipients"])
+    if return_sign_urls:
+        assert "/sign/" in result["sign_urls"][0]["signUrl"]
+        forget_xcoms(
+            dag.dag_id
+        )  # the session's database is shared: tests/dags/test_secrets.py looks for them
+    else:
+        assert "sign_urls" not in result
+
+
+def forget_xcoms(dag_id: str) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    with create_session() as session:
+        session.execute(delete(XComModel).where(XComModel.dag_id == dag_id))
 
 
 def test_mapped_waits_keep_their_label_after_deferral(

@@ -90,4 +90,7 @@ def test_the_key_is_never_exposed(
     for place, text in places.items():
         assert key not in text, f"the API key leaked into {place}"
         assert key[8:] not in text, f"the API key (without prefix) leaked into {place}"
+        # sign URLs are bearer links: the examples never ask for them (return_sign_urls=False)
+        at = text.find("/sign/")
+        assert at < 0, f"a sign URL leaked into {place}: …{text[max(0, at - 300) : at + 100]}…"
     assert "sk_test_…" in places["task and trigger logs"], "the environment is shown, not the key"
