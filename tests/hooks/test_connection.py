@@ -150,8 +150,12 @@ def test_form_is_declared_for_the_ui() -> None:
         "rate_limit_store",
         "rate_limit_redis_conn_id",
         "verify_ssl",
+        "dashboard_url_template",
         "webhook_secret",
     }
+    assert conn_type["conn-fields"]["dashboard_url_template"]["schema"]["default"] == (
+        "{base_url}/app/envelopes/{envelope_id}"
+    )
     assert conn_type["conn-fields"]["environment"]["schema"]["enum"] == ["test", "live", None]
     assert conn_type["ui-field-behaviour"]["relabeling"] == {"host": "Base URL", "password": "API key"}
     behaviour = CertyneoHook.get_ui_field_behaviour()
