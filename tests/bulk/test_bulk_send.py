@@ -27,21 +27,25 @@ SIGN_PATH = "/".join(["", "sign", ""])
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 
-def write_manifest(folder: Path, rows: int, bad: dict[int, dict[str, str]] | None = None) -> Path:
+def write_manifest(
+    folder: Path, rows: int, bad: dict[int, dict[str, str]] | None = None, digits: int = 0
+) -> Path:
+    """A CSV manifest of ``rows`` clients, each with its own PDF under ``pdfs/`` (numbers padded to
+    ``digits``); ``bad`` overrides fields of some rows."""
     (folder / "pdfs").mkdir(parents=True, exist_ok=True)
     manifest = folder / "clients.csv"
     with manifest.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, ["row_id", "pdf", "subject", "signer_email", "signer_name"])
         writer.writeheader()
         for i in range(rows):
-            pdf = folder / "pdfs" / f"client-{i}.pdf"
-            pdf.write_bytes(text_pdf(f"Contract {i}", [f"Client {i}"]))
+            n = f"{i:0{digits}}"
+            (folder / "pdfs" / f"client-{n}.pdf").write_bytes(text_pdf(f"Contract {n}", [f"Client {n}"]))
             row = {
-                "row_id": f"client-{i}",
-                "pdf": f"pdfs/client-{i}.pdf",
-                "subject": f"Contrat client {i}",
-                "signer_email": f"client{i}@example.com",
-                "signer_name": f"Client {i}",
+                "row_id": f"client-{n}",
+                "pdf": f"pdfs/client-{n}.pdf",
+                "subject": f"Contrat client {n}",
+                "signer_email": f"client{n}@example.com",
+                "signer_name": f"Client {n}",
             }
             row.update((bad or {}).get(i, {}))
             writer.writerow(row)

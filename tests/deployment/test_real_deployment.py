@@ -11,7 +11,6 @@ because it leaves a watcher running in the triggerer."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import json
@@ -31,6 +30,7 @@ from airflow_provider_certyneo.emulator.handle import EmulatorControl, connectio
 from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.server import EmulatorProcess
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+from tests.bulk.test_bulk_send import write_manifest
 from tests.dags.conftest import EXAMPLES
 from tests.deployment.stack import AirflowStack
 
@@ -42,26 +42,6 @@ TRIGGERER_EXIT_SECONDS = 10.0
 CERTYNEO_TASKS = {"upload", "create", "send_and_wait"}
 ARCHIVE, EVENTS_CONN = "certyneo_archive_signed", "certyneo_events"
 VOID = "DELETE /api/v1/envelopes"
-
-
-def write_manifest(folder: Path, rows: int) -> Path:
-    (folder / "pdfs").mkdir(parents=True, exist_ok=True)
-    manifest = folder / "clients.csv"
-    with manifest.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, ["row_id", "pdf", "subject", "signer_email", "signer_name"])
-        writer.writeheader()
-        for i in range(rows):
-            (folder / "pdfs" / f"client-{i:03}.pdf").write_bytes(text_pdf(f"Contrat {i}", [f"Client {i}"]))
-            writer.writerow(
-                {
-                    "row_id": f"client-{i:03}",
-                    "pdf": f"pdfs/client-{i:03}.pdf",
-                    "subject": f"Contrat client {i:03}",
-                    "signer_email": f"client{i:03}@example.com",
-                    "signer_name": f"Client {i:03}",
-                }
-            )
-    return manifest
 
 
 @dataclass
@@ -78,7 +58,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     """The emulator (signing each envelope 2 s after it is sent) and the four Airflow processes; all of
     them stopped at the end whatever happened."""
     tmp = tmp_path_factory.mktemp("deployment")
-    manifest = write_manifest(tmp / "drop", CONTRACTS)
+    manifest = write_manifest(tmp / "drop", CONTRACTS, digits=3)
     started = time.monotonic()
     with EmulatorProcess(KEY, per_minute=100, burst=200) as emulator:
         control = EmulatorControl(emulator.base_url)
