@@ -26,7 +26,7 @@ from airflow_provider_certyneo.operators.envelope import (
 
 CONTRACT = Path(__file__).parent / "files" / "contrat-de-prestation.pdf"
 ARCHIVE = os.environ.get("CERTYNEO_ARCHIVE", "file:///tmp/certyneo-archive")
-# The run's day, also in runs without a logical date (REST API, `airflow dags trigger`): not {{ ds }}
+# The run's day, also in runs without a logical date (REST API, `airflow dags trigger`): not the ds macro
 RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 # A try that the scheduler fails by mistake (see README, Troubleshooting) is retried: sending is exactly once
 # and an envelope already COMPLETED returns at once.

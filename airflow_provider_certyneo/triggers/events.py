@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -30,9 +30,9 @@ from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.assets import OUTCOMES, event_payload
 from airflow_provider_certyneo.exceptions import CertyneoError
 from airflow_provider_certyneo.timestamps import parse_rfc3339, rfc3339
+from airflow_provider_certyneo.triggers.timing import OVERLAP
 
 log = logging.getLogger(__name__)
-OVERLAP = timedelta(seconds=10)
 CURSOR_KEY = "certyneo_cursor"
 POLL_SHARE = 0.5
 

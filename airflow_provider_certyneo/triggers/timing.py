@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
+
+# How far back each "what changed since my last look?" reaches before the last look: changes committed while
+# that list was in flight, and the error of the server-clock estimate. Shared by the poller and the watcher.
+OVERLAP = timedelta(seconds=10)
 
 
 def remaining(end_time: float | None) -> float | None:

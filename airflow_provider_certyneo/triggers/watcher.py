@@ -23,7 +23,7 @@ import time
 import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_certyneo.exceptions import CertyneoError
@@ -31,10 +31,10 @@ from airflow_provider_certyneo.governor.governor import Governor
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
 from airflow_provider_certyneo.triggers.arguments import DEFAULT_POLL_SHARE
 from airflow_provider_certyneo.triggers.failures import explain, is_transient
+from airflow_provider_certyneo.triggers.timing import OVERLAP
 
 log = logging.getLogger(__name__)
 __all__ = ["DEFAULT_POLL_SHARE", "EnvelopeWatcher", "Update", "watcher_for"]
-OVERLAP = timedelta(seconds=10)
 
 
 @dataclass
