@@ -60,6 +60,7 @@ def signing_dag(dag_id: str, folder: Path, deferrable: bool) -> DAG:
             wait_for_completion=True,
             deferrable=deferrable,
             poll_interval=0.3,
+            timeout=timedelta(minutes=2),
         )
         download = CertyneoDownloadSignedDocumentOperator(
             task_id="download", envelope_id=create.output, destination=f"{folder}/signed/"
@@ -83,6 +84,32 @@ from tests.faults.test_crashes import RUN_DATE, signing_dag
 from tests.airflow_runs import run_dag
 run_dag(signing_dag(sys.argv[1], Path(sys.argv[2]), deferrable=False), RUN_DATE)
 """
+
+
+def polls(counters: dict[str, Any]) -> int:
+    """How many times the waits have asked the list endpoint what changed."""
+    return int(counters["requests"].get("GET /api/v1/envelopes", 0))
+
+
+class Signer(threading.Thread):
+    """Marie signs once the retried run waits for her: the envelope is sent and a wait polled after
+    ``polls_before``. Nothing signs before, so the worker cannot finish the wait before the kill."""
+
+    def __init__(self, control: EmulatorControl, polls_before: int) -> None:
+        super().__init__(daemon=True)
+        self.control, self.polls_before = control, polls_before
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            until(
+                lambda: bool((c := self.control.counters())["sends"]) and polls(c) > self.polls_before,
+                "the retried run waits for the signature",
+            )
+            (envelope_id,) = self.control.counters()["sends"]
+            self.control.sign(envelope_id)
+        except (AssertionError, RuntimeError, OSError, ValueError) as exc:
+            self.error = exc
 
 
 def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
@@ -114,7 +141,7 @@ def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> No
         (
             "waiting for the signature, on the worker",
             None,
-            lambda c: len(c["sends"]) >= 1 and c["requests"].get("GET /api/v1/envelopes/{id}", 0) >= 1,
+            lambda c: len(c["sends"]) >= 1 and polls(c) >= 1,
         ),
     ],
 )
@@ -131,7 +158,6 @@ def test_worker_killed_mid_task_then_retried(
     """SIGKILL on the process running the task, at a moment the client cannot know what the server did;
     the scheduler fails the task instance (no heartbeat) and the retry finishes the run."""
     control = certyneo_emulator.control
-    control.configure(autoSignAfter=2.0)
     if fault:
         control.set_faults({**fault, "times": 1})
     monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_DEFAULT", certyneo_emulator.connection_json(**FAST))
@@ -151,7 +177,11 @@ def test_worker_killed_mid_task_then_retried(
         worker.kill()
         worker.wait()
     lost = fail_lost_worker(dag_id)
+    signer = Signer(control, polls(control.counters()))
+    signer.start()
     run = continue_run(signing_dag(dag_id, tmp_path, deferrable=False), RUN_DATE)
+    signer.join(timeout=5)
+    assert signer.error is None, signer.error
     counters = control.counters()
     tasks = states(run)
     report(
