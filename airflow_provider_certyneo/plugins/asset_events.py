@@ -4,8 +4,10 @@ The plugin already runs in the API server, which holds a metadata-database sessi
 event with Airflow's asset manager — as the public ``POST /api/v2/assets/events`` route does internally —
 rather than calling that route over HTTP with a token it would have to be given and to keep secret. The
 same call exists on every supported version (3.1 to 3.3). Duplicates (Certyneo's retries, replays) are
-found in the events already recorded on the asset within the dedupe window, under a row lock on the asset
-where the database has them, so API-server workers and restarts all see them.
+found in the events already recorded on the asset within the dedupe window. The transaction starts by
+writing the asset's row, which every database serialises (a row lock on PostgreSQL and MySQL, the write lock
+on SQLite, where ``SELECT … FOR UPDATE`` is a no-op): two deliveries of one event, to two API-server workers
+at the same moment, are checked one after the other, and a restart changes nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ def record_asset_event(conn_id: str, outcome: str, payload: dict[str, Any]) -> s
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import select, update
 
     uri = asset_uri(conn_id, outcome)
     with create_session() as session:
-        asset = session.scalar(select(AssetModel).where(AssetModel.uri == uri).limit(1).with_for_update())
+        session.execute(  # claims the asset's row before anything is read
+            update(AssetModel).where(AssetModel.uri == uri).values(updated_at=AssetModel.updated_at)
+        )
+        asset = session.scalars(
+            select(AssetModel).where(AssetModel.uri == uri).order_by(AssetModel.id).limit(1)
+        ).first()
         if asset is None:
             return "no_consumer"
         since = datetime.now(timezone.utc) - DEDUPE_WINDOW

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -44,6 +45,18 @@ def test_a_replayed_delivery_produces_no_second_event(receiver: Receiver) -> Non
     assert replay.status_code == 200
     assert replay.json()["status"] == "duplicate"
     assert len(asset_events()) == count
+
+
+def test_one_delivery_arriving_many_times_at_once_becomes_one_event(receiver: Receiver) -> None:
+    """Certyneo retrying while the first try is still being answered, or two API-server workers given the
+    same delivery: only one records it, whatever the database (the test session's is SQLite)."""
+    body = delivery()
+    count = len(asset_events())
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: receiver.post(body, sign(body)), range(8)))
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    assert sorted(a.json()["status"] for a in answers) == ["duplicate"] * 7 + ["recorded"]
+    assert len(asset_events()) == count + 1
 
 
 def test_a_declined_envelope_goes_to_the_declined_asset_only_if_a_dag_uses_it(receiver: Receiver) -> None:
