@@ -47,6 +47,18 @@ class Receiver:
             time.sleep(0.02)
 
 
+def until_delivered(emulator: CertyneoEmulator, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+    """The emulator's delivery log once ``count`` deliveries have ended (a receiver has the request before
+    the emulator has its answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        deliveries = emulator.control.webhook_deliveries()
+        if sum(1 for d in deliveries if d["delivered"]) >= count:
+            return deliveries
+        assert time.monotonic() < deadline, deliveries
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
@@ -112,10 +124,18 @@ def test_only_subscribed_events_and_environment(
     receiver: Receiver,
     draft: Any,
 ) -> None:
+    """A draft made with the test key reaches neither the live environment's webhook nor a test webhook for
+    another event; a test webhook for this event, registered last, shows the deliveries have been made."""
     live_api.post("/webhooks", json={"url": receiver.url, "events": ["envelope.created"]})
     api.post("/webhooks", json={"url": receiver.url, "events": ["envelope.completed"]})
-    draft()
-    time.sleep(0.3)
+    sentinel = Receiver()
+    try:
+        api.post("/webhooks", json={"url": sentinel.url, "events": ["envelope.created"]})
+        draft()
+        sentinel.wait_for(1)
+        until_delivered(certyneo_emulator, 1)
+    finally:
+        sentinel.server.shutdown()
     assert receiver.received == []
 
 
@@ -130,7 +150,7 @@ def test_failed_deliveries_are_retried(
         flaky.wait_for(3)
         ids = {headers["x-certyneo-delivery"] for headers, _ in flaky.received}
         assert len(ids) == 1
-        deliveries = certyneo_emulator.control.webhook_deliveries()
+        deliveries = until_delivered(certyneo_emulator, 1)
         assert deliveries[0]["attempts"] == [500, 500, 204]
         assert deliveries[0]["delivered"]
     finally:

@@ -3,27 +3,50 @@ whatever machine sends). Real worker processes, real HTTP, a real redis-server; 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from _fleet import RedisServer, run_fleet
 
-from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
+from airflow_provider_certyneo.emulator.server import emulator_process
 
 PER_MINUTE, BURST = 3000, 20
+KEY = "sk_test_" + "fleet" * 6
 
 
-def fleet_connection(emulator: CertyneoEmulator, **extra: Any) -> str:
-    emulator.control.configure(ratePerMinute=PER_MINUTE, burst=BURST)
-    return emulator.connection_json(rate_limit_per_minute=PER_MINUTE, rate_limit_burst=BURST, **extra)
+@dataclass
+class Service:
+    """The emulator in its own process, as Certyneo is: a pause of this test process (a garbage collection
+    over Airflow's heap) cannot hold back its bucket's refill."""
+
+    base_url: str
+    control: EmulatorControl
+
+    def connection(self, **extra: Any) -> str:
+        return connection_json(
+            self.base_url, KEY, rate_limit_per_minute=PER_MINUTE, rate_limit_burst=BURST, **extra
+        )
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    with emulator_process(KEY, PER_MINUTE, BURST) as base_url:
+        control = EmulatorControl(base_url)
+        try:
+            yield Service(base_url, control)
+        finally:
+            control.close()
 
 
 @pytest.mark.slow
-def test_eight_processes_on_one_key_draw_no_429(certyneo_emulator: CertyneoEmulator) -> None:
+def test_eight_processes_on_one_key_draw_no_429(service: Service) -> None:
     """Default settings (the connection names the key's limits and nothing else): the processes of one
     machine share one bucket."""
-    result = run_fleet(fleet_connection(certyneo_emulator), hosts=1, processes_per_host=8, requests_each=30)
-    counters = certyneo_emulator.control.counters()
+    result = run_fleet(service.connection(), hosts=1, processes_per_host=8, requests_each=30)
+    counters = service.control.counters()
     assert counters["requestsTotal"] == result.requests == 240
     assert counters["rateLimited"] == 0
     assert {r["store"] for r in result.per_process} == {"host"}
@@ -33,22 +56,20 @@ def test_eight_processes_on_one_key_draw_no_429(certyneo_emulator: CertyneoEmula
 
 
 @pytest.mark.slow
-def test_processes_pacing_alone_do_draw_429s(certyneo_emulator: CertyneoEmulator) -> None:
+def test_processes_pacing_alone_do_draw_429s(service: Service) -> None:
     """The same fleet with each process pacing alone (``rate_limit_store: process``, the old behaviour)
     overruns the key: this is what the shared store prevents, and shows the test above can fail."""
-    conn = fleet_connection(certyneo_emulator, rate_limit_store="process", backoff_base=0.01)
+    conn = service.connection(rate_limit_store="process", backoff_base=0.01)
     run_fleet(conn, hosts=1, processes_per_host=3, requests_each=15)
-    assert certyneo_emulator.control.counters()["rateLimited"] > 0
+    assert service.control.counters()["rateLimited"] > 0
 
 
 @pytest.mark.slow
-def test_two_hosts_on_one_redis_draw_no_429(
-    certyneo_emulator: CertyneoEmulator, redis_server: RedisServer
-) -> None:
+def test_two_hosts_on_one_redis_draw_no_429(service: Service, redis_server: RedisServer) -> None:
     """Two groups of two processes that share nothing but Redis (each its own state folder)."""
-    conn = fleet_connection(certyneo_emulator, rate_limit_redis_conn_id="redis_fleet")
+    conn = service.connection(rate_limit_redis_conn_id="redis_fleet")
     result = run_fleet(conn, hosts=2, processes_per_host=2, requests_each=40)
-    counters = certyneo_emulator.control.counters()
+    counters = service.control.counters()
     assert counters["requestsTotal"] == result.requests
     assert counters["rateLimited"] == 0
     assert {r["store"] for r in result.per_process} == {"redis"}

@@ -22,6 +22,7 @@ from airflow_provider_certyneo.exceptions import (
     CertyneoOutcomeUnknownError,
     CertyneoServerError,
 )
+from airflow_provider_certyneo.governor.rule import Rule
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from tests.hooks.conftest import FAST_BACKOFF
 
@@ -43,7 +44,7 @@ def test_one_process_never_draws_a_429(monkeypatch: pytest.MonkeyPatch) -> None:
         hooks = [CertyneoHook("certyneo_paced") for _ in range(8)]
         for h in hooks:
             h.get_conn()
-        floor = max(0, requests - burst) * 60 / per_minute
+        floor = max(0, requests - Rule(per_minute, burst).capacity) * 60 / per_minute
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: next(iter(hooks[i % 8].list_api_keys(page_size=1))), range(requests)))
@@ -57,7 +58,7 @@ def test_one_process_never_draws_a_429(monkeypatch: pytest.MonkeyPatch) -> None:
     assert counters["requestsTotal"] == requests
     assert elapsed >= floor * 0.98
     print(f"pacing: {elapsed:.2f} s for a floor of {floor:.2f} s ({elapsed / floor:.3f}x)")
-    assert elapsed <= floor * 1.25, f"{elapsed:.2f} s for a floor of {floor:.2f} s"
+    assert elapsed <= floor * 1.4, f"{elapsed:.2f} s for a floor of {floor:.2f} s"
 
 
 STORM = textwrap.dedent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +90,22 @@ async def test_a_two_signer_sequential_wait_logs_one_line_per_change(
         envelope_id, poll_interval=0.1, known_as_of=sent["updatedAt"] if known else None
     )
 
+    control = certyneo_emulator.control
+
+    async def polls_after(count: int) -> None:
+        """Until ``count`` more list requests: the second starts only once the first has been handed out."""
+        start = (await asyncio.to_thread(control.counters))["requests"].get("GET /api/v1/envelopes", 0)
+        deadline = time.monotonic() + 15
+        while (await asyncio.to_thread(control.counters))["requests"].get(
+            "GET /api/v1/envelopes", 0
+        ) < start + count:
+            assert time.monotonic() < deadline, "the wait stopped polling"
+            await asyncio.sleep(0.05)
+
     async def sign_one_by_one() -> None:
         for email in ("marie@example.com", "rh@example.com"):
-            await asyncio.sleep(1.0)  # ten polls between two changes
-            await asyncio.to_thread(certyneo_emulator.control.sign, envelope_id, email)
+            await polls_after(2)  # the wait has seen the envelope as it is now
+            await asyncio.to_thread(control.sign, envelope_id, email)
 
     signing = asyncio.create_task(sign_one_by_one())
     event = await asyncio.wait_for(anext(trigger.run()), 20)
