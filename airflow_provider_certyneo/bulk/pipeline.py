@@ -22,7 +22,7 @@ from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoInvalidS
 from airflow_provider_certyneo.governor.governor import key_fingerprint
 from airflow_provider_certyneo.hooks.calls import CLOCK_SKEW, envelope_identity
 from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
-from airflow_provider_certyneo.hooks.storage import inspect_pdf
+from airflow_provider_certyneo.hooks.storage import InspectedPdf, inspect_pdf
 from airflow_provider_certyneo.timestamps import parse_rfc3339, rfc3339
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class SharedUploads:
         self.hook = hook
         self.progress = progress
         self.owner = owner
-        self._digests: dict[str, str] = {}
+        self._inspected: dict[str, asyncio.Future[InspectedPdf]] = {}
         self._documents: dict[str, asyncio.Future[str]] = {}
         loop = asyncio.get_running_loop()
         for state in journal.rows.values():
@@ -85,18 +85,21 @@ class SharedUploads:
         """Whether a journal row's document was uploaded with this key (rows from before owners: yes)."""
         return state.get("document_owner", self.owner) == self.owner
 
-    def digest(self, source: Any) -> str:
+    async def inspect(self, source: Any) -> InspectedPdf:
+        """The file checked and hashed once per run (in a thread), whatever the number of rows naming it."""
         name = str(source)
-        if name not in self._digests:
-            self._digests[name] = inspect_pdf(source)[2]
-        return self._digests[name]
+        inspection = self._inspected.get(name)
+        if inspection is None:
+            inspection = self._inspected[name] = asyncio.ensure_future(asyncio.to_thread(inspect_pdf, source))
+        return await asyncio.shield(inspection)
 
-    async def document_id(self, source: Any, digest: str) -> str:
+    async def document_id(self, pdf: InspectedPdf) -> str:
+        digest = pdf.sha256
         future = self._documents.get(digest)
         if future is None:
             future = self._documents[digest] = asyncio.get_running_loop().create_future()
             try:
-                future.set_result((await self.hook.upload_document(source))["id"])
+                future.set_result((await self.hook.upload_inspected(pdf))["id"])
                 if self.progress is not None:
                     self.progress.uploaded()
             except BaseException as exc:
@@ -123,10 +126,13 @@ async def send_one(
     if envelope is None:
         document_id = state.get("document_id") if uploads.owns(state) else None
         if not document_id:
-            digest = uploads.digest(contract.pdf)
-            document_id = await uploads.document_id(contract.pdf, digest)
+            pdf = await uploads.inspect(contract.pdf)
+            document_id = await uploads.document_id(pdf)
             journal.record(
-                contract.row, document_id=document_id, document_sha256=digest, document_owner=uploads.owner
+                contract.row,
+                document_id=document_id,
+                document_sha256=pdf.sha256,
+                document_owner=uploads.owner,
             )
         body = contract.body
         envelope = dict(

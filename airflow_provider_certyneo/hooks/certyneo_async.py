@@ -22,7 +22,7 @@ from airflow_provider_certyneo.hooks.protocol import (
     Throttle,
     Upload,
 )
-from airflow_provider_certyneo.hooks.storage import download_target, inspect_pdf
+from airflow_provider_certyneo.hooks.storage import InspectedPdf, download_target, inspect_pdf
 from airflow_provider_certyneo.types import (
     ApiKey,
     Document,
@@ -121,11 +121,18 @@ class CertyneoAsyncHook(CertyneoBaseHook):
     async def upload_document(
         self, source: Any, filename: str | None = None, *, reuse_since: datetime | None = None
     ) -> Document:
-        """Like :meth:`CertyneoHook.upload_document`, awaited."""
-        path, size, sha256 = inspect_pdf(source)
-        upload = Upload(filename or path.name, lambda: path.open("rb"))
+        """Like :meth:`CertyneoHook.upload_document`, awaited (the file is checked in a thread)."""
+        inspected = await asyncio.to_thread(inspect_pdf, source)
+        return await self.upload_inspected(inspected, filename, reuse_since=reuse_since)
+
+    async def upload_inspected(
+        self, pdf: InspectedPdf, filename: str | None = None, *, reuse_since: datetime | None = None
+    ) -> Document:
+        """Upload a PDF already checked by :func:`~airflow_provider_certyneo.hooks.storage.inspect_pdf`:
+        callers that hash files to match them (a bulk run sharing uploads) read each file once."""
+        upload = Upload(filename or pdf.path.name, lambda: pdf.path.open("rb"))
         await self.get_async_conn()
-        call = calls.upload_document(upload, size, sha256, self.policy, reuse_since)
+        call = calls.upload_document(upload, pdf.size, pdf.sha256, self.policy, reuse_since)
         return cast(Document, await self._run(call))
 
     def list_documents(self, *, page_size: int = 100) -> AsyncIterator[Document]:

@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from airflow_provider_certyneo.exceptions import CertyneoValidationError
 from airflow_provider_certyneo.validation import check_pdf_header
@@ -40,8 +40,16 @@ def size_of(path: Any) -> int:
     return int(size or 0)
 
 
-def inspect_pdf(source: Any) -> tuple[Any, int, str]:
-    """(path, size, sha256) of a PDF to upload, refusing what Certyneo would refuse before any request."""
+class InspectedPdf(NamedTuple):
+    """A PDF checked for upload: where it is, its size, and its SHA-256 (how a lost upload is found)."""
+
+    path: Any
+    size: int
+    sha256: str
+
+
+def inspect_pdf(source: Any) -> InspectedPdf:
+    """The PDF to upload, read once, refusing what Certyneo would refuse before any request."""
     path = as_path(source)
     try:
         if not path.exists():
@@ -57,7 +65,7 @@ def inspect_pdf(source: Any) -> tuple[Any, int, str]:
                 digest.update(chunk)
     except OSError as exc:
         raise CertyneoValidationError(f"document {path} cannot be read: {exc}") from exc
-    return path, size, digest.hexdigest()
+    return InspectedPdf(path, size, digest.hexdigest())
 
 
 def safe_filename(name: str) -> str:

@@ -15,12 +15,15 @@ from typing import Any
 import pytest
 from _fleet import RedisServer
 
+from airflow_provider_certyneo.bulk import pipeline
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import Contract, contracts_from_list
 from airflow_provider_certyneo.bulk.pipeline import send_all
 from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
+from airflow_provider_certyneo.hooks import certyneo_async
+from airflow_provider_certyneo.hooks.storage import InspectedPdf, inspect_pdf
 
 PER_MINUTE, BURST = 1200, 20
 
@@ -49,11 +52,23 @@ def run(conn_id: str, rows: list[Contract], journal: Journal) -> list[dict[str, 
     return asyncio.run(send_all(conn_id, rows, journal, max_in_flight=16))
 
 
-def test_contracts_sharing_a_pdf_upload_it_once(certyneo_emulator: CertyneoEmulator, tmp_path: Path) -> None:
+def test_contracts_sharing_a_pdf_upload_it_once(
+    certyneo_emulator: CertyneoEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two PDFs for 30 rows: two uploads, and each file read (checked and hashed) once."""
+    reads: list[str] = []
+
+    def counted(source: Any) -> InspectedPdf:
+        reads.append(Path(source).name)
+        return inspect_pdf(source)
+
+    monkeypatch.setattr(pipeline, "inspect_pdf", counted)
+    monkeypatch.setattr(certyneo_async, "inspect_pdf", counted)
     journal_path = tmp_path / "journal.jsonl"
     results = run("certyneo_default", contracts(tmp_path, 30, pdfs=2), Journal(journal_path))
     counters = certyneo_emulator.control.counters()
     assert [r["error"] for r in results] == [None] * 30
+    assert sorted(reads) == ["policy-0.pdf", "policy-1.pdf"]
     assert counters["documents"] == 2
     assert counters["requestsTotal"] == 2 + 30 + 30
     assert set(counters["sends"].values()) == {1}
