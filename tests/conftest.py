@@ -54,22 +54,9 @@ def airflow_db() -> None:
         env=os.environ.copy(),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    pool = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "airflow",
-            "pools",
-            "set",
-            "certyneo_api",
-            "8",
-            "Certyneo key: 100 requests/min",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert pool.returncode == 0, pool.stderr[-3000:]
+    from airflow.models.pool import Pool
+
+    Pool.create_or_update_pool("certyneo_api", 8, "Certyneo key: 100 requests/min", False)
 
 
 @pytest.fixture

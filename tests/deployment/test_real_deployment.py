@@ -36,7 +36,7 @@ from tests.deployment.stack import AirflowStack
 
 pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(900)]
 KEY = "sk_test_" + "d" * 32
-CONTRACTS = 40
+CONTRACTS = 20
 QUICKSTART, BULK = "certyneo_quickstart", "certyneo_bulk_mapped"
 TRIGGERER_EXIT_SECONDS = 10.0
 CERTYNEO_TASKS = {"upload", "create", "send_and_wait"}
