@@ -8,19 +8,22 @@ groups): two groups that share nothing but Redis stand for two machines.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_certyneo.emulator.server import free_port
+from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 
 CONN_ENV = "AIRFLOW_CONN_CERTYNEO_FLEET"
+PRELOAD = "airflow_provider_certyneo.hooks.certyneo"
 
 
 class RedisServer:
@@ -96,45 +99,49 @@ def run_fleet(
 ) -> FleetResult:
     """Start ``hosts × processes_per_host`` workers, each making ``requests_each`` requests on the key of
     ``conn_json`` once all are ready (imports done, connection read); the time from that common start to
-    the last answer."""
+    the last answer.
+
+    The workers are separate processes forked from a server that has imported the hook once, as
+    Airflow's executors fork task processes from a parent that has imported Airflow: they share nothing
+    but what the key's governor shares (the state file of their "host", or Redis)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([PRELOAD])
     folders = [tempfile.mkdtemp(prefix=f"certyneo-host{h}-") for h in range(hosts)]
-    workers = []
+    count = hosts * processes_per_host
+    ready, go, results = context.Barrier(count + 1), context.Event(), context.Queue()
+    workers = [
+        context.Process(
+            target=_worker,
+            args=(
+                {**os.environ, **(env or {}), CONN_ENV: conn_json, STATE_DIR_ENV: folder},
+                requests_each,
+                ready,
+                go,
+                results,
+            ),
+            daemon=True,
+        )
+        for folder in folders
+        for _ in range(processes_per_host)
+    ]
     try:
-        for folder in folders:
-            for _ in range(processes_per_host):
-                worker_env = {
-                    **os.environ,
-                    **(env or {}),
-                    CONN_ENV: conn_json,
-                    "CERTYNEO_RATE_STATE_DIR": folder,
-                }
-                command = [sys.executable, __file__, str(requests_each)]
-                workers.append(
-                    subprocess.Popen(
-                        command, env=worker_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-                    )
-                )
         for worker in workers:
-            assert worker.stdout is not None
-            line = "…"
-            while line and not line.startswith("FLEET ready"):
-                line = worker.stdout.readline()
-            if not line:
-                raise RuntimeError("a fleet worker did not start")
+            worker.start()
+        try:
+            ready.wait(timeout=300)
+        except threading.BrokenBarrierError:
+            raise RuntimeError(f"a fleet worker did not start: {results.get(timeout=10)}") from None
         started = time.time()
+        go.set()
+        reports = [results.get(timeout=600) for _ in workers]
+        failed = [r["error"] for r in reports if "error" in r]
+        if failed:
+            raise RuntimeError(f"{len(failed)} fleet workers failed: {failed[0]}")
         for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        reports = []
-        for worker in workers:
-            out, _ = worker.communicate(timeout=600)
-            if worker.returncode != 0:
-                raise RuntimeError(f"a fleet worker failed (exit {worker.returncode}): {out[-2000:]}")
-            reports.append(json.loads([x for x in out.splitlines() if x.startswith("FLEET {")][-1][6:]))
+            worker.join(timeout=30)
     finally:
         for worker in workers:
-            if worker.poll() is None:
+            if worker.is_alive():
                 worker.kill()
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
@@ -146,21 +153,24 @@ def run_fleet(
     )
 
 
-def _worker(requests: int) -> None:
-    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="certyneo-fleet-"))
-    from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+def _worker(env: dict[str, str], requests: int, ready: Any, go: Any, results: Any) -> None:
+    """One worker process: its own connection and governor, waits for the common start, reports when its
+    last answer came."""
+    try:
+        os.environ.update(env)
+        from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 
-    with CertyneoHook("certyneo_fleet") as hook:
-        hook.get_conn()
-        for store in hook.governor().stores:
-            if hasattr(store, "connect"):
-                store.connect()
-        print("FLEET ready", flush=True)
-        sys.stdin.readline()
-        for _ in range(requests):
-            next(iter(hook.list_api_keys(page_size=1)))
-        print("FLEET " + json.dumps({"finished": time.time(), "store": hook.governor().store.name}))
-
-
-if __name__ == "__main__":
-    _worker(int(sys.argv[1]))
+        with CertyneoHook("certyneo_fleet") as hook:
+            hook.get_conn()
+            for store in hook.governor().stores:
+                if hasattr(store, "connect"):
+                    store.connect()
+            ready.wait(timeout=300)
+            go.wait(timeout=300)
+            for _ in range(requests):
+                next(iter(hook.list_api_keys(page_size=1)))
+            results.put({"finished": time.time(), "store": hook.governor().store.name, "pid": os.getpid()})
+    except BaseException as exc:
+        results.put({"error": f"{type(exc).__name__}: {exc}", "finished": time.time()})
+        ready.abort()
+        raise
