@@ -10,7 +10,12 @@ CONNECTION_FIELDS: dict[str, Any] = {
     "environment": {
         "label": "Environment",
         "description": "test or live: a key of the other environment is refused (empty: the key decides).",
-        "schema": {"type": ["string", "null"], "enum": ["test", "live", None], "default": None},
+        "schema": {
+            "type": ["string", "null"],
+            "enum": ["test", "live", None],
+            "default": None,
+            "values_display": {"test": "test", "live": "live", "null": "the key decides"},
+        },
     },
     "timeout": {
         "label": "Request timeout (seconds)",

@@ -155,6 +155,8 @@ def test_ops_see_who_signed_and_who_holds_things_up(ui: tuple[AirflowStack, Emul
         page.get_by_role("button", name="Extra Fields", exact=True).click()
         for label in ("Dashboard URL template", "Rate limit shared by", "Environment"):
             expect(page.get_by_text(label, exact=False).first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("the key decides", exact=True).first).to_be_visible()  # an unset environment
+        expect(page.get_by_text("null", exact=True)).to_have_count(0)
         page.screenshot(path=str(ARTIFACTS / "1-connection-form.png"), full_page=True)
 
         # the deferred send and its extra link, available while it waits
