@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 
@@ -50,6 +51,11 @@ def scenario(name: str, distinct_pdfs: bool) -> None:
         print(failed[:3], file=sys.stderr)
 
 
+SCENARIOS = {"bulk": True, "bulk_same_pdf": False}
+
 if __name__ == "__main__":
-    scenario("bulk", distinct_pdfs=True)
-    scenario("bulk_same_pdf", distinct_pdfs=False)
+    if len(sys.argv) > 1:
+        scenario(sys.argv[1], distinct_pdfs=SCENARIOS[sys.argv[1]])
+    else:  # each in a fresh process, as each bulk run is its own task process
+        for name in SCENARIOS:
+            subprocess.run([sys.executable, __file__, name], check=True)
