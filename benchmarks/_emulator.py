@@ -13,6 +13,7 @@ import httpx
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.server import emulator_process
+from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 
 KEY = "sk_test_" + "benchmark" * 4
 
@@ -22,7 +23,7 @@ def emulator(per_minute: float, burst: int, **extra: float) -> Iterator[tuple[st
     """Yields (connection id, control); ``AIRFLOW_CONN_CERTYNEO_BENCH`` points at the emulator."""
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="certyneo-bench-"))
     # each scenario paces from a fresh shared bucket, as its emulator starts with a full one
-    os.environ["CERTYNEO_RATE_STATE_DIR"] = tempfile.mkdtemp(prefix="certyneo-bench-rate-")
+    os.environ[STATE_DIR_ENV] = tempfile.mkdtemp(prefix="certyneo-bench-rate-")
     with emulator_process(KEY, per_minute, burst) as base_url:
         os.environ["AIRFLOW_CONN_CERTYNEO_BENCH"] = connection_json(
             base_url, KEY, rate_limit_per_minute=per_minute, rate_limit_burst=burst, **extra

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from airflow_provider_certyneo.emulator.server import free_port
+from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 FINAL_RUN_STATES = {"success", "failed"}
@@ -49,7 +50,7 @@ def airflow_environment(home: Path, dags_folder: Path, port: int, parallelism: i
         **clean_environment(),
         "AIRFLOW_HOME": str(home),
         # the deployment's processes share the key's pace in their own folder, not in the machine's
-        "CERTYNEO_RATE_STATE_DIR": str(home / "rate-state"),
+        STATE_DIR_ENV: str(home / "rate-state"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

@@ -2,7 +2,7 @@
 triggerer as separate processes (LocalExecutor, parallelism 8, SQLite), against the emulator in its own
 process, driven through Airflow's REST API only.
 
-One deployment serves the scenarios, in order: the happy path (quick start without a logical date, 40
+One deployment serves the scenarios, in order: the happy path (quick start without a logical date, 20
 mapped contracts in the ``certyneo_api`` pool of 8); a triggerer stopped while a wait is running (it must
 exit promptly) and started again without the connection the workers have (the wait must fail within
 seconds, saying so in the task's log); then event-driven signing (a signature schedules
