@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_certyneo import defaults
+from airflow_provider_certyneo.client import defaults
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_certyneo import defaults
+from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.version import __version__
 
 CONNECTION_FIELDS: dict[str, Any] = {
     "environment": {
@@ -84,8 +85,6 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 
 
 def provider_info() -> dict[str, Any]:
-    from airflow_provider_certyneo import __version__
-
     return {
         "package-name": "airflow-provider-certyneo",
         "name": "Certyneo",

@@ -56,8 +56,8 @@ def fail_if_any_task_failed() -> None:
 @task(trigger_rule="all_done")
 def summarize(envelope_ids: list[str], started: str) -> dict[str, Any]:
     """Who signed, who declined (and why), who is still pending: one list request per 100 envelopes."""
+    from airflow_provider_certyneo.client.outcomes import describe
     from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-    from airflow_provider_certyneo.outcomes import describe
 
     wanted = set(envelope_ids)
     seen: dict[str, dict[str, Any]] = {}

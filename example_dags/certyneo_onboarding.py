@@ -95,8 +95,8 @@ with DAG(
     @task(trigger_rule="all_done")
     def archive(envelope_id: str, **context: Any) -> dict[str, Any]:
         """Signed PDF + audit trail + evidence.json under <archive>/<date>/<envelope id>/."""
+        from airflow_provider_certyneo.client.files import as_path
         from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-        from airflow_provider_certyneo.hooks.storage import as_path
 
         with CertyneoHook() as hook:
             envelope = hook.get_envelope(envelope_id)

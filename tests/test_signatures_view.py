@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_certyneo.outcomes import recipients_of
+from airflow_provider_certyneo.client.outcomes import recipients_of
 from airflow_provider_certyneo.plugins.pages import run_page, waiting_page
 from airflow_provider_certyneo.plugins.signatures import Made, Row, made_from_xcoms
 

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from airflow_provider_certyneo.timestamps import ServerClock, parse_rfc3339, rfc3339
+from airflow_provider_certyneo.client.timestamps import ServerClock, parse_rfc3339, rfc3339
 
 
 def test_rfc3339_round_trip() -> None:

@@ -15,8 +15,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_certyneo.hooks.storage import as_path
-from airflow_provider_certyneo.timestamps import rfc3339
+from airflow_provider_certyneo.client.files import as_path
+from airflow_provider_certyneo.client.timestamps import rfc3339
 
 
 class Journal:

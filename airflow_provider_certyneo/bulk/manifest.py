@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_certyneo.client.calls import envelope_body, envelope_identity
+from airflow_provider_certyneo.client.files import as_path
 from airflow_provider_certyneo.exceptions import CertyneoValidationError
-from airflow_provider_certyneo.hooks.calls import envelope_body, envelope_identity
-from airflow_provider_certyneo.hooks.storage import as_path
 
 MAX_MANIFEST_BYTES = 50 * 1024 * 1024
 

@@ -18,12 +18,12 @@ from typing import Any
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import Contract
 from airflow_provider_certyneo.bulk.progress import PROGRESS_INTERVAL, BulkProgress
+from airflow_provider_certyneo.client.calls import CLOCK_SKEW, envelope_identity
+from airflow_provider_certyneo.client.files import InspectedPdf, inspect_pdf
+from airflow_provider_certyneo.client.timestamps import parse_rfc3339, rfc3339
 from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoInvalidStateError
 from airflow_provider_certyneo.governor.governor import key_fingerprint
-from airflow_provider_certyneo.hooks.calls import CLOCK_SKEW, envelope_identity
-from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
-from airflow_provider_certyneo.hooks.storage import InspectedPdf, inspect_pdf
-from airflow_provider_certyneo.timestamps import parse_rfc3339, rfc3339
+from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
 
 log = logging.getLogger(__name__)
 

@@ -13,18 +13,19 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseHook
 
-from airflow_provider_certyneo import __version__, defaults
-from airflow_provider_certyneo.governor.governor import Governor, governor_for, key_fingerprint
-from airflow_provider_certyneo.governor.rule import Rule
-from airflow_provider_certyneo.hooks.connection import CertyneoSettings, settings_from_connection
-from airflow_provider_certyneo.hooks.protocol import (
+from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.protocol import (
     ApiCall,
     RetryPolicy,
     Sleep,
     Throttle,
 )
+from airflow_provider_certyneo.client.settings import CertyneoSettings, settings_from_connection
+from airflow_provider_certyneo.client.timestamps import ServerClock
+from airflow_provider_certyneo.governor.governor import Governor, governor_for, key_fingerprint
+from airflow_provider_certyneo.governor.rule import Rule
 from airflow_provider_certyneo.provider_info import CONNECTION_FIELDS, UI_FIELD_BEHAVIOUR
-from airflow_provider_certyneo.timestamps import ServerClock
+from airflow_provider_certyneo.version import __version__
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"airflow-provider-certyneo/{__version__}"

@@ -16,11 +16,9 @@ from typing import Any, cast
 
 import httpx
 
-from airflow_provider_certyneo.exceptions import CertyneoError
-from airflow_provider_certyneo.hooks import calls
-from airflow_provider_certyneo.hooks.base import CertyneoBaseHook, tls_context
-from airflow_provider_certyneo.hooks.connection import CertyneoSettings
-from airflow_provider_certyneo.hooks.protocol import (
+from airflow_provider_certyneo.client import calls
+from airflow_provider_certyneo.client.files import download_target, inspect_pdf
+from airflow_provider_certyneo.client.protocol import (
     CHUNK,
     Answer,
     ApiCall,
@@ -30,8 +28,8 @@ from airflow_provider_certyneo.hooks.protocol import (
     Throttle,
     Upload,
 )
-from airflow_provider_certyneo.hooks.storage import download_target, inspect_pdf
-from airflow_provider_certyneo.types import (
+from airflow_provider_certyneo.client.settings import CertyneoSettings
+from airflow_provider_certyneo.client.types import (
     ApiKey,
     Document,
     DownloadResult,
@@ -39,6 +37,8 @@ from airflow_provider_certyneo.types import (
     RecipientInput,
     Webhook,
 )
+from airflow_provider_certyneo.exceptions import CertyneoError
+from airflow_provider_certyneo.hooks.base import CertyneoBaseHook, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -367,8 +367,3 @@ class CertyneoHook(CertyneoBaseHook):
             cursor = page.get("nextCursor")
             if not cursor:
                 return
-
-
-__all__ = ["CertyneoAsyncHook", "CertyneoHook"]
-
-from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook  # noqa: E402 - re-export

@@ -10,10 +10,9 @@ from typing import Any, cast
 
 import httpx
 
-from airflow_provider_certyneo.hooks import calls
-from airflow_provider_certyneo.hooks.base import CertyneoBaseHook, tls_context
-from airflow_provider_certyneo.hooks.connection import CertyneoSettings
-from airflow_provider_certyneo.hooks.protocol import (
+from airflow_provider_certyneo.client import calls
+from airflow_provider_certyneo.client.files import InspectedPdf, download_target, inspect_pdf
+from airflow_provider_certyneo.client.protocol import (
     CHUNK,
     Answer,
     ApiCall,
@@ -22,8 +21,8 @@ from airflow_provider_certyneo.hooks.protocol import (
     Throttle,
     Upload,
 )
-from airflow_provider_certyneo.hooks.storage import InspectedPdf, download_target, inspect_pdf
-from airflow_provider_certyneo.types import (
+from airflow_provider_certyneo.client.settings import CertyneoSettings
+from airflow_provider_certyneo.client.types import (
     ApiKey,
     Document,
     DownloadResult,
@@ -31,6 +30,7 @@ from airflow_provider_certyneo.types import (
     RecipientInput,
     Webhook,
 )
+from airflow_provider_certyneo.hooks.base import CertyneoBaseHook, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class CertyneoAsyncHook(CertyneoBaseHook):
     async def upload_inspected(
         self, pdf: InspectedPdf, filename: str | None = None, *, reuse_since: datetime | None = None
     ) -> Document:
-        """Upload a PDF already checked by :func:`~airflow_provider_certyneo.hooks.storage.inspect_pdf`:
+        """Upload a PDF already checked by :func:`~airflow_provider_certyneo.client.files.inspect_pdf`:
         callers that hash files to match them (a bulk run sharing uploads) read each file once."""
         upload = Upload(filename or pdf.path.name, lambda: pdf.path.open("rb"))
         await self.get_async_conn()

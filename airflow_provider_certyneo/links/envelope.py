@@ -15,7 +15,7 @@ XCOM_ENVELOPE_URL = "certyneo_envelope_url"
 
 def envelope_url(base_url: str, envelope_id: str, template: str | None = None) -> str:
     """The envelope's dashboard page: ``template`` (the connection's ``dashboard_url_template``) filled in."""
-    from airflow_provider_certyneo.defaults import DASHBOARD_URL_TEMPLATE
+    from airflow_provider_certyneo.client.defaults import DASHBOARD_URL_TEMPLATE
 
     return (template or DASHBOARD_URL_TEMPLATE).format(base_url=base_url.rstrip("/"), envelope_id=envelope_id)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_certyneo import defaults
+from airflow_provider_certyneo.client import defaults
 from airflow_provider_certyneo.mixins import LABEL, CertyneoHookMixin
 
 __all__ = ["LABEL", "CertyneoBaseOperator", "CertyneoHookMixin"]

@@ -81,7 +81,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
 
     def _journal(self, context: Context) -> Journal:
         from airflow_provider_certyneo.bulk.journal import Journal
-        from airflow_provider_certyneo.hooks.storage import as_path
+        from airflow_provider_certyneo.client.files import as_path
 
         if self.journal:
             return Journal(self.journal)

@@ -10,7 +10,7 @@ from airflow_provider_certyneo.operators.base import CertyneoBaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
-    from airflow_provider_certyneo.types import DownloadResult
+    from airflow_provider_certyneo.client.types import DownloadResult
 
 
 class CertyneoUploadDocumentOperator(CertyneoBaseOperator):

@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 
+from airflow_provider_certyneo.client.outcomes import (
+    can_still_become,
+    describe,
+    progress,
+    recipients_of,
+    sign_urls,
+)
 from airflow_provider_certyneo.exceptions import (
     CertyneoInvalidStateError,
     CertyneoNotFoundError,
@@ -15,7 +22,6 @@ from airflow_provider_certyneo.exceptions import (
 )
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
 from airflow_provider_certyneo.operators.base import LABEL, CertyneoBaseOperator
-from airflow_provider_certyneo.outcomes import can_still_become, describe, progress, recipients_of, sign_urls
 from airflow_provider_certyneo.waiting import (
     deadline,
     defer_timeout,

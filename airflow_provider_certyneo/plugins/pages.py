@@ -17,7 +17,7 @@ import html
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_provider_certyneo.outcomes import at, holding_up, progress, who
+from airflow_provider_certyneo.client.outcomes import at, holding_up, progress, who
 
 if TYPE_CHECKING:
     from fastapi import APIRouter

@@ -22,9 +22,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_certyneo.assets import EVENT_TYPES, event_payload
+from airflow_provider_certyneo.client.webhooks import SIGNATURE_HEADER, MalformedEventError, check_event
 from airflow_provider_certyneo.exceptions import CertyneoWebhookError
 from airflow_provider_certyneo.plugins.asset_events import record_asset_event
-from airflow_provider_certyneo.webhooks import SIGNATURE_HEADER, MalformedEventError, check_event
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024

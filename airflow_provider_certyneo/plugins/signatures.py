@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from airflow_provider_certyneo import defaults
-from airflow_provider_certyneo.outcomes import recipients_of
+from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.outcomes import recipients_of
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseSensorOperator
 
-from airflow_provider_certyneo import defaults
+from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.outcomes import can_still_become, describe, progress
+from airflow_provider_certyneo.client.types import KNOWN_STATUSES
 from airflow_provider_certyneo.exceptions import CertyneoWaitError
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
 from airflow_provider_certyneo.mixins import LABEL, CertyneoHookMixin
-from airflow_provider_certyneo.outcomes import can_still_become, describe, progress
-from airflow_provider_certyneo.types import KNOWN_STATUSES
 from airflow_provider_certyneo.waiting import deadline, defer_timeout, make_trigger, read_event
 
 if TYPE_CHECKING:
@@ -96,8 +96,8 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         return False
 
     def _log_progress(self, context: Context, envelope: dict[str, Any]) -> None:
-        """Log :func:`~airflow_provider_certyneo.outcomes.progress` when it changed since the last poke. In
-        ``reschedule`` mode each poke is a new process: the last line is kept in the task state store
+        """Log :func:`~airflow_provider_certyneo.client.outcomes.progress` when it changed since the last
+        poke. In ``reschedule`` mode each poke is a new process: the last line is kept in the task state store
         (Airflow 3.3+; on 3.1 and 3.2 every rescheduled poke logs its line)."""
         line = progress(envelope)
         store: Any = context.get("task_state_store") if self.mode == "reschedule" else None

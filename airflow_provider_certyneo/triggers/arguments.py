@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_certyneo import defaults
-from airflow_provider_certyneo.timestamps import parse_rfc3339
-from airflow_provider_certyneo.types import KNOWN_STATUSES
+from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.timestamps import parse_rfc3339
+from airflow_provider_certyneo.client.types import KNOWN_STATUSES
 
 DEFAULT_POLL_SHARE = 0.5
 

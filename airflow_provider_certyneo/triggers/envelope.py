@@ -24,8 +24,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_certyneo import defaults
-from airflow_provider_certyneo.outcomes import can_still_become, describe, progress
+from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.outcomes import can_still_become, describe, progress
 from airflow_provider_certyneo.triggers.arguments import (
     DEFAULT_POLL_SHARE,
     WaitArguments,

@@ -13,13 +13,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_certyneo import defaults
-from airflow_provider_certyneo.outcomes import describe
+from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.outcomes import describe
+from airflow_provider_certyneo.client.types import TERMINAL_STATUSES
 from airflow_provider_certyneo.triggers.arguments import DEFAULT_POLL_SHARE, WaitArguments, envelope_ids_arg
 from airflow_provider_certyneo.triggers.failures import explain
 from airflow_provider_certyneo.triggers.timing import deadline_passed, hold_until, remaining
 from airflow_provider_certyneo.triggers.watcher import watcher_for
-from airflow_provider_certyneo.types import TERMINAL_STATUSES
 
 PROGRESS_INTERVAL = 5.0  # seconds between two progress lines of a set's wait (only when a count moved)
 

@@ -26,10 +26,10 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_certyneo import defaults
 from airflow_provider_certyneo.assets import OUTCOMES, event_payload
+from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.timestamps import parse_rfc3339, rfc3339
 from airflow_provider_certyneo.exceptions import CertyneoError
-from airflow_provider_certyneo.timestamps import parse_rfc3339, rfc3339
 from airflow_provider_certyneo.triggers.timing import OVERLAP
 
 log = logging.getLogger(__name__)

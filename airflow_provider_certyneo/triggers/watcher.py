@@ -28,7 +28,7 @@ from typing import Any
 
 from airflow_provider_certyneo.exceptions import CertyneoError
 from airflow_provider_certyneo.governor.governor import Governor
-from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
+from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
 from airflow_provider_certyneo.triggers.arguments import DEFAULT_POLL_SHARE
 from airflow_provider_certyneo.triggers.failures import explain, is_transient
 from airflow_provider_certyneo.triggers.timing import OVERLAP

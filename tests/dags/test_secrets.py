@@ -13,7 +13,8 @@ import pendulum
 import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
-from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook, CertyneoHook
+from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
 from tests.dags.conftest import EXAMPLES
 from tests.dags.test_quickstart import load, states
 

@@ -153,7 +153,7 @@ def test_clock_skew_shifts_timestamps_and_the_date_header(
 ) -> None:
     from email.utils import parsedate_to_datetime
 
-    from airflow_provider_certyneo.timestamps import parse_rfc3339
+    from airflow_provider_certyneo.client.timestamps import parse_rfc3339
 
     certyneo_emulator.control.configure(clockSkewSeconds=-3600)
     response = api.get("/keys")

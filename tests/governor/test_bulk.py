@@ -19,11 +19,11 @@ from airflow_provider_certyneo.bulk import pipeline
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import Contract, contracts_from_list
 from airflow_provider_certyneo.bulk.pipeline import send_all
+from airflow_provider_certyneo.client.files import InspectedPdf, inspect_pdf
 from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 from airflow_provider_certyneo.hooks import certyneo_async
-from airflow_provider_certyneo.hooks.storage import InspectedPdf, inspect_pdf
 
 PER_MINUTE, BURST = 1200, 20
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
+from airflow_provider_certyneo.client.settings import settings_from_connection
 from airflow_provider_certyneo.exceptions import CertyneoConfigError
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-from airflow_provider_certyneo.hooks.connection import settings_from_connection
 
 pytestmark = pytest.mark.smoke
 
@@ -200,10 +200,10 @@ def test_provider_info_lists_every_module_the_package_ships() -> None:
     }
     helpers = {
         "airflow_provider_certyneo.hooks.base",
-        "airflow_provider_certyneo.hooks.calls",
-        "airflow_provider_certyneo.hooks.connection",
-        "airflow_provider_certyneo.hooks.protocol",
-        "airflow_provider_certyneo.hooks.storage",
+        "airflow_provider_certyneo.client.calls",
+        "airflow_provider_certyneo.client.settings",
+        "airflow_provider_certyneo.client.protocol",
+        "airflow_provider_certyneo.client.files",
         "airflow_provider_certyneo.operators.base",
         "airflow_provider_certyneo.triggers.arguments",
         "airflow_provider_certyneo.triggers.failures",

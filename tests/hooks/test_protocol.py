@@ -13,6 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_certyneo.client.protocol import (
+    Answer,
+    ApiCall,
+    Effect,
+    Recovered,
+    RetryPolicy,
+    Sleep,
+    Throttle,
+    perform,
+)
 from airflow_provider_certyneo.exceptions import (
     CertyneoAuthError,
     CertyneoConnectionError,
@@ -22,16 +32,6 @@ from airflow_provider_certyneo.exceptions import (
     CertyneoRateLimitedError,
     CertyneoServerError,
     CertyneoValidationError,
-)
-from airflow_provider_certyneo.hooks.protocol import (
-    Answer,
-    ApiCall,
-    Effect,
-    Recovered,
-    RetryPolicy,
-    Sleep,
-    Throttle,
-    perform,
 )
 
 POLICY = RetryPolicy(max_retries=3, backoff_base=0.5, backoff_cap=4.0, rng=random.Random(1))

@@ -199,7 +199,7 @@ async def test_reuse_since_returns_the_unsent_identical_draft(
     is not."""
     import pendulum
 
-    from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook
+    from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
 
     since = pendulum.now("UTC")
     document = hook.upload_document(pdf_file)

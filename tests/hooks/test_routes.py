@@ -17,7 +17,8 @@ from airflow_provider_certyneo.exceptions import (
     CertyneoNotFoundError,
     CertyneoValidationError,
 )
-from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook, CertyneoHook
+from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
 from tests.hooks.conftest import FAST_BACKOFF
 
 pytestmark = pytest.mark.smoke

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_certyneo.client.webhooks import WebhookVerifier, verify_webhook_signature
 from airflow_provider_certyneo.exceptions import CertyneoWebhookError
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-from airflow_provider_certyneo.webhooks import WebhookVerifier, verify_webhook_signature
 from tests.emulator.test_webhooks import Receiver
 
 SECRET = "whsec_" + "s" * 32

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_certyneo.client.webhooks import verify_webhook_signature
 from airflow_provider_certyneo.emulator.ratelimit import RateLimiter
 from airflow_provider_certyneo.exceptions import CertyneoWebhookError
 from airflow_provider_certyneo.governor import rule as pacing
-from airflow_provider_certyneo.webhooks import verify_webhook_signature
 
 
 class FakeClock:

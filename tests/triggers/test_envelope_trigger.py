@@ -15,7 +15,8 @@ from airflow.triggers.base import TriggerEvent
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.emulator.server import emulator_process
-from airflow_provider_certyneo.hooks.certyneo import CertyneoAsyncHook, CertyneoHook
+from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
 from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
 
 SIGNER = [{"email": "marie@example.com", "name": "Marie Dubois"}]

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_certyneo.client.outcomes import holding_up, progress
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-from airflow_provider_certyneo.outcomes import holding_up, progress
 from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
 
 TWO = [

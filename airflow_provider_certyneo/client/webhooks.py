@@ -10,8 +10,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from airflow_provider_certyneo.client.timestamps import parse_rfc3339
 from airflow_provider_certyneo.exceptions import CertyneoWebhookError
-from airflow_provider_certyneo.timestamps import parse_rfc3339
 
 SIGNATURE_HEADER = "X-Certyneo-Signature"
 PREFIX = "sha256="

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from airflow_provider_certyneo import defaults
+from airflow_provider_certyneo.client import defaults
 
 EVENTS = ["envelope.created", "envelope.completed", "envelope.declined"]
 

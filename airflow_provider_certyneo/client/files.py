@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from airflow_provider_certyneo.client.validation import check_pdf_header
 from airflow_provider_certyneo.exceptions import CertyneoValidationError
-from airflow_provider_certyneo.validation import check_pdf_header
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

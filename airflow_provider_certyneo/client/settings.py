@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_certyneo import defaults
+from airflow_provider_certyneo.client import defaults
 from airflow_provider_certyneo.exceptions import CertyneoConfigError
 from airflow_provider_certyneo.governor.governor import STORES
 

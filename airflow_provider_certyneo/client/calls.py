@@ -1,6 +1,6 @@
 """The contract's 18 routes as calls, each with its validation and its retry safety, shared by both hooks.
 
-Every function returns a generator for :mod:`~airflow_provider_certyneo.hooks.protocol`; nothing here
+Every function returns a generator for :mod:`~airflow_provider_certyneo.client.protocol`; nothing here
 does I/O. POSTs that are unsafe to repeat say how their lost answers are recovered:
 
 * upload: the newest documents are searched for the same SHA-256, name and size;
@@ -20,9 +20,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from airflow_provider_certyneo import validation
-from airflow_provider_certyneo.exceptions import CertyneoNotFoundError, CertyneoValidationError
-from airflow_provider_certyneo.hooks.protocol import (
+from airflow_provider_certyneo.client import validation
+from airflow_provider_certyneo.client.protocol import (
     Answer,
     ApiCall,
     DownloadSink,
@@ -33,7 +32,8 @@ from airflow_provider_certyneo.hooks.protocol import (
     call_json,
     perform,
 )
-from airflow_provider_certyneo.timestamps import rfc3339
+from airflow_provider_certyneo.client.timestamps import rfc3339
+from airflow_provider_certyneo.exceptions import CertyneoNotFoundError, CertyneoValidationError
 
 Call = Generator[Effect, Answer, Any]
 LIST_PAGE = 100

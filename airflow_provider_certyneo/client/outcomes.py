@@ -9,7 +9,7 @@ from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_certyneo.types import KNOWN_STATUSES, TERMINAL_STATUSES
+from airflow_provider_certyneo.client.types import KNOWN_STATUSES, TERMINAL_STATUSES
 
 REACHABLE: dict[str, frozenset[str]] = {
     "DRAFT": frozenset({"SENT", *TERMINAL_STATUSES}),

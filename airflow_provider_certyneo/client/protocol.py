@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import httpx
 
-from airflow_provider_certyneo import defaults
+from airflow_provider_certyneo.client import defaults
 from airflow_provider_certyneo.exceptions import (
     CertyneoConnectionError,
     CertyneoError,
