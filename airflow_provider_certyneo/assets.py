@@ -9,13 +9,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.outcomes import OUTCOMES
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
 
-OUTCOMES = {"completed": "COMPLETED", "declined": "DECLINED"}
 EVENT_TYPES = {"envelope.completed": "completed", "envelope.declined": "declined"}
-RECIPIENT_FIELDS = ("email", "name", "role", "order", "status", "signedAt", "declinedAt", "declineReason")
 
 
 def asset_uri(conn_id: str = defaults.CONN_ID, outcome: str = "completed") -> str:
@@ -44,24 +43,6 @@ def contracts_asset(
         trigger = CertyneoEnvelopeEventTrigger(conn_id, outcome, poll_interval=poll_interval)
         watchers.append(AssetWatcher(name=f"certyneo_{conn_id}_{outcome}", trigger=trigger))
     return Asset(uri, watchers=watchers)
-
-
-def event_payload(envelope: Mapping[str, Any], event_id: str, source: str) -> dict[str, Any]:
-    """What an asset event carries: ids, subject, status and recipients — never a sign URL (a bearer link)."""
-    recipients = [
-        {k: r.get(k) for k in RECIPIENT_FIELDS if r.get(k) is not None}
-        for r in envelope.get("recipients") or []
-    ]
-    return {
-        "envelope_id": envelope.get("id"),
-        "subject": envelope.get("subject"),
-        "status": envelope.get("status"),
-        "recipients": recipients,
-        "completed_at": envelope.get("completedAt"),
-        "updated_at": envelope.get("updatedAt"),
-        "event_id": event_id,
-        "source": source,
-    }
 
 
 def envelope_of(extra: Mapping[str, Any]) -> dict[str, Any]:

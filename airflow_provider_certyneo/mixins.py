@@ -1,8 +1,10 @@
-"""The hook mixin shared by the Certyneo operators and the sensor (kept apart from both, as a true mixin)."""
+"""The mixin shared by the Certyneo operators and sensors (kept apart from both, as a true mixin): the hook,
+the envelope link, the reuse of what an earlier try made, and the one way a task waits for envelopes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +18,20 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+    from airflow_provider_certyneo.triggers.base import CertyneoWaitTrigger
 else:
     _OperatorBase = object
+
+DEFER_GRACE_SECONDS = 60.0
+
+
+def defer_timeout(end_time: float | None) -> timedelta | None:
+    """Airflow's own timeout for a deferral: a backstop :data:`DEFER_GRACE_SECONDS` after the deadline.
+    The trigger itself ends the wait with a ``timeout`` event at ``end_time``; this only catches a trigger
+    that could not (its triggerer gone), so the same grace serves every operator and sensor."""
+    if end_time is None:
+        return None
+    return timedelta(seconds=max(0.0, end_time - time.time()) + DEFER_GRACE_SECONDS)
 
 
 class CertyneoHookMixin(_OperatorBase):
@@ -78,6 +92,44 @@ class CertyneoHookMixin(_OperatorBase):
         the "Certyneo envelope" link) before any wait."""
         url = self.hook.settings.envelope_url(envelope_id)
         return CertyneoEnvelopeLink.persist(context, envelope_id, url, self.certyneo_conn_id)
+
+    def wait_deadline(self, context: Context, timeout: timedelta | float | None) -> float | None:
+        """Epoch seconds at which waiting must stop: the earlier of ``timeout`` from now and the task's
+        ``execution_timeout`` counted from its start (which Airflow does not enforce while deferred)."""
+        now = time.time()
+        candidates: list[float] = []
+        if timeout is not None:
+            seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+            candidates.append(now + seconds)
+        if self.execution_timeout is not None:
+            started = getattr(context.get("ti"), "start_date", None)
+            start = started.timestamp() if started is not None else now
+            candidates.append(start + self.execution_timeout.total_seconds())
+        return min(candidates) if candidates else None
+
+    def defer_or_wait(
+        self,
+        context: Context,
+        trigger: CertyneoWaitTrigger[Any],
+        *,
+        deferrable: bool,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        """Wait for ``trigger``'s event, then hand it to ``execute_complete(context, event, **kwargs)``: in
+        the triggerer when ``deferrable`` (holding no worker slot; the event held back until the deferral has
+        settled, see :mod:`~airflow_provider_certyneo.triggers.timing`), else in this process — the same
+        trigger, the same events."""
+        if deferrable:
+            from airflow_provider_certyneo.triggers.timing import not_before
+
+            self.defer(
+                trigger=trigger.holding_until(not_before()),
+                method_name="execute_complete",
+                kwargs=kwargs,
+                timeout=defer_timeout(trigger.end_time),
+            )
+        complete = getattr(self, "execute_complete")  # noqa: B009 - each task defines its own signature
+        return complete(context, trigger.run_in_worker(), **(kwargs or {}))
 
     def post_execute(self, context: Context, result: Any = None) -> None:
         """Close the hook's HTTP client once the task has run."""

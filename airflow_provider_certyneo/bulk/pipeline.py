@@ -17,8 +17,9 @@ from typing import Any
 
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import Contract
-from airflow_provider_certyneo.bulk.progress import PROGRESS_INTERVAL, BulkProgress
+from airflow_provider_certyneo.bulk.progress import BulkProgress
 from airflow_provider_certyneo.client.calls import CLOCK_SKEW, envelope_identity
+from airflow_provider_certyneo.client.defaults import PROGRESS_INTERVAL
 from airflow_provider_certyneo.client.files import InspectedPdf, inspect_pdf
 from airflow_provider_certyneo.client.timestamps import parse_rfc3339, rfc3339
 from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoInvalidStateError

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-PROGRESS_INTERVAL = 5.0
+from airflow_provider_certyneo.client.defaults import PROGRESS_INTERVAL
 
 
 def duration(seconds: float) -> str:

@@ -16,3 +16,8 @@ BACKOFF_CAP = 30.0
 VERIFY_SSL = True
 # The "Certyneo envelope" link and the Signatures view: {base_url} (the connection's) and {envelope_id}.
 DASHBOARD_URL_TEMPLATE = "{base_url}/app/envelopes/{envelope_id}"
+# The share of the key's rate limit that polling may spend (the waiting triggers and the asset watcher of a
+# key together, across triggerers), so that polling never starves the tasks that send contracts.
+POLL_SHARE = 0.5
+# Seconds between two progress lines of a bulk send or a bulk wait (only when a count moved).
+PROGRESS_INTERVAL = 5.0

@@ -5,7 +5,7 @@ Pure functions, shared by the trigger, the sensor and the send operator's synchr
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -144,21 +144,41 @@ def progress(envelope: dict[str, Any]) -> str:
     return line
 
 
-def recipients_of(envelope: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each recipient's name, e-mail, order, role, status, signing time and decline reason: what may be
-    shown to anyone who may read the DAG (no sign URL)."""
-    return [
-        {
-            "email": r.get("email"),
-            "name": r.get("name"),
-            "order": r.get("order"),
-            "role": r.get("role"),
-            "status": r.get("status"),
-            "signedAt": r.get("signedAt"),
-            "declineReason": r.get("declineReason"),
-        }
-        for r in envelope.get("recipients") or []
-    ]
+# What may be shown of a recipient to anyone who may read the DAG (XCom, asset events, the Signatures view,
+# logs): never the sign URL, a bearer link.
+PUBLIC_RECIPIENT_FIELDS = (
+    "email",
+    "name",
+    "order",
+    "role",
+    "status",
+    "signedAt",
+    "declinedAt",
+    "declineReason",
+)
+# The asset outcomes (``certyneo://{conn_id}/envelopes/{outcome}``) and the envelope status each stands for.
+OUTCOMES = {"completed": "COMPLETED", "declined": "DECLINED"}
+
+
+def recipients_of(envelope: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each recipient's :data:`PUBLIC_RECIPIENT_FIELDS` (None where the envelope has no value)."""
+    return [{k: r.get(k) for k in PUBLIC_RECIPIENT_FIELDS} for r in envelope.get("recipients") or []]
+
+
+def event_payload(envelope: Mapping[str, Any], event_id: str, source: str) -> dict[str, Any]:
+    """What an asset event carries, from a webhook or the watcher alike: ids, subject, status and the
+    recipients' public fields that have a value — never a sign URL."""
+    recipients = [{k: v for k, v in r.items() if v is not None} for r in recipients_of(envelope)]
+    return {
+        "envelope_id": envelope.get("id"),
+        "subject": envelope.get("subject"),
+        "status": envelope.get("status"),
+        "recipients": recipients,
+        "completed_at": envelope.get("completedAt"),
+        "updated_at": envelope.get("updatedAt"),
+        "event_id": event_id,
+        "source": source,
+    }
 
 
 def sign_urls(envelope: dict[str, Any]) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import pendulum
 
@@ -23,6 +24,17 @@ def parse_rfc3339(text: str, name: str = "timestamp") -> datetime:
     if not isinstance(moment, datetime):
         raise ValueError(f"{name} must be an RFC 3339 timestamp (date and time), not {text!r}")
     return moment
+
+
+def instant(text: Any) -> datetime | None:
+    """The moment an RFC 3339 text names, or None when it is missing or unreadable. Timestamps are compared
+    as instants, never as text: ``…:00Z`` sorts after ``…:00.500Z`` as text, yet is half a second earlier."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        return None
 
 
 class ServerClock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import datetime
 from typing import Any, cast
 
@@ -202,9 +202,12 @@ class CertyneoAsyncHook(CertyneoBaseHook):
         status: str | list[str] | None = None,
         updated_since: datetime | str | None = None,
         page_size: int = 100,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncIterator[Envelope]:
-        """Like :meth:`CertyneoHook.list_envelopes`, awaited."""
-        return self._iterate("/envelopes", calls.envelope_filters(status, updated_since), page_size)
+        """Like :meth:`CertyneoHook.list_envelopes`, awaited.
+
+        :param pace: awaited before each page is requested (a poll budget charged per request)."""
+        return self._iterate("/envelopes", calls.envelope_filters(status, updated_since), page_size, pace)
 
     async def download_signed_document(
         self, envelope_id: str, destination: Any, *, overwrite: bool = False
@@ -258,10 +261,18 @@ class CertyneoAsyncHook(CertyneoBaseHook):
         await self.get_async_conn()
         await self._run(calls.revoke_key(key_id, self.policy))
 
-    async def _iterate(self, path: str, extra: list[tuple[str, str]], page_size: int) -> AsyncIterator[Any]:
+    async def _iterate(
+        self,
+        path: str,
+        extra: list[tuple[str, str]],
+        page_size: int,
+        pace: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Any]:
         calls.list_params(page_size, None)
         cursor: str | None = None
         while True:
+            if pace is not None:
+                await pace()
             await self.get_async_conn()
             page = await self._run(calls.get_page(path, self.policy, page_size, cursor, extra))
             for item in page.get("data", []):

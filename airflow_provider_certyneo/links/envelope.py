@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 
+from airflow_provider_certyneo import xcom
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
-
-XCOM_ENVELOPE_URL = "certyneo_envelope_url"
 
 
 def envelope_url(base_url: str, envelope_id: str, template: str | None = None) -> str:
@@ -33,9 +33,9 @@ class CertyneoEnvelopeLink(BaseOperatorLink):
         task instance before any wait, also under this link's own XCom key, which the UI reads: the button
         works while the task is deferred (Airflow would otherwise store it only when the task finishes)."""
         ti = context["ti"]
-        ti.xcom_push(key="envelope_id", value=envelope_id)
-        ti.xcom_push(key="certyneo_conn_id", value=conn_id)
-        ti.xcom_push(key=XCOM_ENVELOPE_URL, value=url)
+        ti.xcom_push(key=xcom.ENVELOPE_ID, value=envelope_id)
+        ti.xcom_push(key=xcom.CONN_ID, value=conn_id)
+        ti.xcom_push(key=xcom.ENVELOPE_URL, value=url)
         ti.xcom_push(key=cls().xcom_key, value=url)
         return url
 
@@ -43,5 +43,5 @@ class CertyneoEnvelopeLink(BaseOperatorLink):
         """The URL the task stored in XCom (None before it made an envelope)."""
         from airflow.providers.common.compat.sdk import XCom
 
-        url = XCom.get_value(key=XCOM_ENVELOPE_URL, ti_key=ti_key)
+        url = XCom.get_value(key=xcom.ENVELOPE_URL, ti_key=ti_key)
         return str(url) if url else ""

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, conf
 
+from airflow_provider_certyneo import xcom
 from airflow_provider_certyneo.exceptions import CertyneoValidationError, CertyneoWaitError
 from airflow_provider_certyneo.operators.base import CertyneoBaseOperator
+from airflow_provider_certyneo.triggers.results import EnvelopeSetResult
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
@@ -126,12 +128,12 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         )
         journal.flush()
         failed = [r for r in results if r["error"]]
-        context["ti"].xcom_push(key="certyneo_conn_id", value=self.certyneo_conn_id)  # the Signatures view
-        context["ti"].xcom_push(key="results", value=results)
+        context["ti"].xcom_push(key=xcom.CONN_ID, value=self.certyneo_conn_id)  # the Signatures view
+        context["ti"].xcom_push(key=xcom.RESULTS, value=results)
         if failed:
             self._fail(failed, len(results))
         if self.wait_for_completion:
-            return self._wait([r["envelope_id"] for r in results], journal.started, context, results)
+            return self._wait([r["envelope_id"] for r in results], journal.started, context)
         return results
 
     def _fail(self, failed: list[dict[str, Any]], total: int) -> None:
@@ -146,60 +148,39 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
             )
         raise CertyneoValidationError(message)
 
-    def _wait(
-        self, envelope_ids: list[str], since: str | None, context: Context, results: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    def _wait(self, envelope_ids: list[str], since: str | None, context: Context) -> list[dict[str, Any]]:
         from airflow_provider_certyneo.triggers.envelope_set import CertyneoEnvelopeSetTrigger
-        from airflow_provider_certyneo.waiting import deadline, defer_timeout, not_before, wait_in_worker
 
-        end_time = deadline(context, self.timeout, self.execution_timeout)
         trigger = CertyneoEnvelopeSetTrigger(
             envelope_ids,
             self.certyneo_conn_id,
             self.poll_interval,
-            end_time,
+            self.wait_deadline(context, self.timeout),
             known_as_of=since,
-            not_before=not_before() if self.deferrable else None,
         )
-        if self.deferrable:
-            self.defer(
-                trigger=trigger,
-                method_name="execute_complete",
-                timeout=defer_timeout(end_time),
-            )
-        return self.execute_complete(context, wait_in_worker(trigger), results)
+        return self.defer_or_wait(context, trigger, deferrable=self.deferrable)
 
-    def execute_complete(
-        self, context: Context, event: Any, results: list[dict[str, Any]] | None = None
-    ) -> list[dict[str, Any]]:
-        """Resume after the deferred wait for the whole set: summary in XCom, failure if any is unsigned."""
-        if not isinstance(event, dict) or event.get("status") not in (
-            "success",
-            "failure",
-            "timeout",
-            "error",
-        ):
-            raise CertyneoWaitError(f"unexpected trigger event: {event!r}")
-        if event["status"] == "error":
-            self.log.error("%s", event.get("message"))
-            raise CertyneoWaitError(f"waiting for the envelopes failed: {event.get('message')}")
-        summary = {"completed": event["completed"], "failed": event["failed"], "pending": event["pending"]}
-        context["ti"].xcom_push(key="summary", value=summary)
+    def execute_complete(self, context: Context, event: Any) -> list[dict[str, Any]]:
+        """Resume after the wait for the whole set: summary in XCom, failure if any is unsigned. Returns the
+        rows as :meth:`execute` sent them, each with the status the wait saw, however the task waited."""
+        result = EnvelopeSetResult.read(event)
+        if result.status == "error":
+            self.log.error("%s", result.message)
+            raise CertyneoWaitError(f"waiting for the envelopes failed: {result.message}")
+        context["ti"].xcom_push(key=xcom.SUMMARY, value=result.summary())
         self.log.info(
             "Signed: %d, not signed (declined/voided/expired): %d, still pending: %d",
-            len(summary["completed"]),
-            len(summary["failed"]),
-            len(summary["pending"]),
+            len(result.completed),
+            len(result.failed),
+            len(result.pending),
         )
-        for envelope_id, reason in list(summary["failed"].items())[:SHOWN_FAILURES]:
+        for envelope_id, reason in list(result.failed.items())[:SHOWN_FAILURES]:
             self.log.error("%s: %s", envelope_id, reason)
-        if event["status"] != "success":
+        if result.status != "success":
             raise CertyneoWaitError(
-                f"{len(summary['failed'])} envelopes will not be signed and "
-                f"{len(summary['pending'])} were still pending ({event['status']})"
+                f"{len(result.failed)} envelopes will not be signed and "
+                f"{len(result.pending)} were still pending ({result.status})"
             )
-        return (
-            results
-            if results is not None
-            else [{"envelope_id": i, "status": "COMPLETED"} for i in summary["completed"]]
-        )
+        rows: list[dict[str, Any]] = context["ti"].xcom_pull(task_ids=self.task_id, key=xcom.RESULTS) or []
+        completed = set(result.completed)
+        return [{**row, "status": "COMPLETED"} if row["envelope_id"] in completed else row for row in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_certyneo import xcom
 from airflow_provider_certyneo.operators.base import CertyneoBaseOperator
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class CertyneoUploadDocumentOperator(CertyneoBaseOperator):
             document["pages"],
             document["sha256"],
         )
-        context["ti"].xcom_push(key="document", value=dict(document))
+        context["ti"].xcom_push(key=xcom.DOCUMENT, value=dict(document))
         return document["id"]
 
 

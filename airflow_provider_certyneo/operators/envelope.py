@@ -22,13 +22,7 @@ from airflow_provider_certyneo.exceptions import (
 )
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
 from airflow_provider_certyneo.operators.base import LABEL, CertyneoBaseOperator
-from airflow_provider_certyneo.waiting import (
-    deadline,
-    defer_timeout,
-    make_trigger,
-    read_event,
-    wait_in_worker,
-)
+from airflow_provider_certyneo.triggers.results import EnvelopeResult
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
@@ -179,38 +173,30 @@ class CertyneoSendEnvelopeOperator(CertyneoBaseOperator):
             return result
         if not can_still_become(envelope["status"], ["COMPLETED"]):
             raise CertyneoWaitError(describe(envelope))
-        line = progress(envelope)
-        self.log.info("envelope %s: %s", self.envelope_id, line)
-        end_time = deadline(context, self.timeout, self.execution_timeout)
-        trigger = make_trigger(
+        self.log.info("envelope %s: %s", self.envelope_id, progress(envelope))
+        from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
+
+        trigger = CertyneoEnvelopeTrigger(
             self.envelope_id,
             self.certyneo_conn_id,
             self.poll_interval,
-            end_time,
+            self.wait_deadline(context, self.timeout),
             ["COMPLETED"],
             known_as_of=envelope.get("updatedAt"),
-            hold=self.deferrable,
         )
-        if self.deferrable:
-            self.defer(
-                trigger=trigger,
-                method_name="execute_complete",
-                kwargs={"label": label},
-                timeout=defer_timeout(end_time),
-            )
-        return self.execute_complete(context, wait_in_worker(trigger), label)
+        return self.defer_or_wait(context, trigger, deferrable=self.deferrable, kwargs={"label": label})
 
     def execute_complete(self, context: Context, event: Any, label: str | None = None) -> dict[str, Any]:
-        """Resume after the deferred wait: the envelope's outcome, or the reason the wait ended."""
+        """Resume after the wait: the envelope's outcome, or the reason the wait ended."""
         self.relabel(context, label, self.envelope_id)
-        checked = read_event(event, self.envelope_id)
-        if checked["status"] == "success":
-            self.log.info("%s", checked["message"])
+        result = EnvelopeResult.read(event, self.envelope_id)
+        if result.status == "success":
+            self.log.info("%s", result.message)
             return self._result(dict(self.hook.get_envelope(self.envelope_id)))
-        if checked["status"] == "timeout":
-            return self._timed_out(checked["message"])
-        self.log.error("%s", checked["message"])
-        raise CertyneoWaitError(checked["message"])
+        if result.status == "timeout":
+            return self._timed_out(result.message)
+        self.log.error("%s", result.message)
+        raise CertyneoWaitError(result.message)
 
     def _timed_out(self, message: str) -> dict[str, Any]:
         """The deadline passed. Voids (``void_on_timeout``) only an envelope that is still SENT, read now:

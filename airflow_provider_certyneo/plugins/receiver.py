@@ -21,7 +21,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from airflow_provider_certyneo.assets import EVENT_TYPES, event_payload
+from airflow_provider_certyneo.assets import EVENT_TYPES
+from airflow_provider_certyneo.client.outcomes import event_payload
 from airflow_provider_certyneo.client.webhooks import SIGNATURE_HEADER, MalformedEventError, check_event
 from airflow_provider_certyneo.exceptions import CertyneoWebhookError
 from airflow_provider_certyneo.plugins.asset_events import record_asset_event

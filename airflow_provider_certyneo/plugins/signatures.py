@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from airflow_provider_certyneo import xcom
 from airflow_provider_certyneo.client import defaults
 from airflow_provider_certyneo.client.outcomes import recipients_of
 
@@ -30,7 +31,6 @@ WAITING_LOOKBACK = timedelta(days=90)
 CLOCK_MARGIN = timedelta(
     minutes=10
 )  # a run's envelopes changed after it started; Certyneo's clock may differ
-XCOM_KEYS = ("envelope_id", "certyneo_conn_id", "certyneo_envelope_url", "results")
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _xcom_rows(session: Any, *conditions: Any) -> list[tuple[str, str, str, int,
             XComModel.key,
             XComModel.value,
         )
-        .where(XComModel.key.in_(XCOM_KEYS), *conditions)
+        .where(XComModel.key.in_(xcom.ENVELOPE_KEYS), *conditions)
         .order_by(XComModel.timestamp)
     )
     rows = []
@@ -123,15 +123,15 @@ def made_from_xcoms(rows: list[tuple[str, str, str, int, str, Any]]) -> list[Mad
         by_ti.setdefault((dag_id, run_id, task_id, map_index), {})[key] = value
     made: dict[str, Made] = {}
     for (dag_id, run_id, task_id, map_index), values in by_ti.items():
-        conn_id = values.get("certyneo_conn_id")
+        conn_id = values.get(xcom.CONN_ID)
         conn_id = conn_id if isinstance(conn_id, str) and conn_id else defaults.CONN_ID
         ids: list[str] = []
-        if isinstance(values.get("envelope_id"), str):
-            ids.append(values["envelope_id"])
-        results = values.get("results")
+        if isinstance(values.get(xcom.ENVELOPE_ID), str):
+            ids.append(values[xcom.ENVELOPE_ID])
+        results = values.get(xcom.RESULTS)
         if isinstance(results, list):
             ids += [r["envelope_id"] for r in results if isinstance(r, dict) and r.get("envelope_id")]
-        url = values.get("certyneo_envelope_url") if len(ids) == 1 else None
+        url = values.get(xcom.ENVELOPE_URL) if len(ids) == 1 else None
         for envelope_id in ids:
             # the last task that named it (the send or the wait, rather than the create)
             earlier = made.get(envelope_id)

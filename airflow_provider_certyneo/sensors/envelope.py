@@ -7,15 +7,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
-from airflow.sdk import BaseSensorOperator
 
-from airflow_provider_certyneo.client import defaults
 from airflow_provider_certyneo.client.outcomes import can_still_become, describe, progress
 from airflow_provider_certyneo.client.types import KNOWN_STATUSES
 from airflow_provider_certyneo.exceptions import CertyneoWaitError
 from airflow_provider_certyneo.links.envelope import CertyneoEnvelopeLink
-from airflow_provider_certyneo.mixins import LABEL, CertyneoHookMixin
-from airflow_provider_certyneo.waiting import deadline, defer_timeout, make_trigger, read_event
+from airflow_provider_certyneo.mixins import LABEL
+from airflow_provider_certyneo.sensors.base import CertyneoBaseSensor
+from airflow_provider_certyneo.triggers.results import EnvelopeResult
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 PROGRESS_KEY = "certyneo_progress"
 
 
-class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
+class CertyneoEnvelopeSensor(CertyneoBaseSensor):
     """Succeeds when the envelope reaches ``target_status``; fails at once, without retries, when it reaches
     a status from which the target can never come (DECLINED, VOIDED, EXPIRED…), naming who declined and why.
 
@@ -44,7 +43,6 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         *,
         envelope_id: str | XComArg,
         target_status: str = "COMPLETED",
-        certyneo_conn_id: str = defaults.CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         map_index_template: str | None = LABEL,
         **kwargs: Any,
@@ -54,7 +52,6 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
             raise ValueError(f"target_status must be one of {sorted(KNOWN_STATUSES)}, not {target_status!r}")
         self.envelope_id: str = envelope_id  # type: ignore[assignment]  # an XComArg is resolved by execute
         self.target_status = target_status
-        self.certyneo_conn_id = certyneo_conn_id
         self.deferrable = deferrable
         self._last_seen: str | None = None
         self._label: str | None = None
@@ -65,21 +62,18 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
         self.push_envelope_link(context, self.envelope_id)
         if not self.deferrable or self.poke(context):
             return super().execute(context)
+        from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
+
         timeout = timedelta(seconds=self.timeout) if self.timeout is not None else None
-        end_time = deadline(context, timeout, self.execution_timeout)
-        self.defer(
-            trigger=make_trigger(
-                self.envelope_id,
-                self.certyneo_conn_id,
-                float(self.poke_interval),
-                end_time,
-                [self.target_status],
-                known_as_of=self._last_seen,
-            ),
-            method_name="execute_complete",
-            kwargs={"label": self._label},
-            timeout=defer_timeout(end_time),
+        trigger = CertyneoEnvelopeTrigger(
+            self.envelope_id,
+            self.certyneo_conn_id,
+            float(self.poke_interval),
+            self.wait_deadline(context, timeout),
+            [self.target_status],
+            known_as_of=self._last_seen,
         )
+        return self.defer_or_wait(context, trigger, deferrable=True, kwargs={"label": self._label})
 
     def poke(self, context: Context) -> bool:
         """Whether the envelope has reached the target; fails at once when it never can."""
@@ -114,9 +108,9 @@ class CertyneoEnvelopeSensor(CertyneoHookMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: Any, label: str | None = None) -> None:
         """Resume after the deferred wait: succeed, or fail saying who declined or why the wait ended."""
         self.relabel(context, label, self.envelope_id)
-        checked = read_event(event, self.envelope_id)
-        if checked["status"] == "success":
-            self.log.info("%s", checked["message"])
+        result = EnvelopeResult.read(event, self.envelope_id)
+        if result.status == "success":
+            self.log.info("%s", result.message)
             return
-        self.log.error("%s", checked["message"])
-        raise CertyneoWaitError(checked["message"])
+        self.log.error("%s", result.message)
+        raise CertyneoWaitError(result.message)

@@ -17,8 +17,6 @@ from airflow_provider_certyneo.client import defaults
 from airflow_provider_certyneo.client.timestamps import parse_rfc3339
 from airflow_provider_certyneo.client.types import KNOWN_STATUSES
 
-DEFAULT_POLL_SHARE = 0.5
-
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -29,6 +27,20 @@ def _epoch_or_none(name: str, value: Any) -> float | None:
         return None
     if not _is_number(value):
         raise ValueError(f"{name} must be epoch seconds (a number) or None, not {value!r}")
+    return float(value)
+
+
+def conn_id_arg(value: Any) -> str:
+    """A non-empty connection id."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"certyneo_conn_id must be a non-empty string, not {value!r}")
+    return value
+
+
+def seconds_arg(name: str, value: Any) -> float:
+    """A positive number of seconds."""
+    if not _is_number(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
     return float(value)
 
 
@@ -64,24 +76,20 @@ class WaitArguments:
     :param end_time: epoch seconds after which the wait ends with ``timeout`` (None: no deadline).
     :param poll_share: the share of the key's rate limit that polling may spend, in (0, 1].
     :param known_as_of: the ``updatedAt`` (RFC 3339) at which the caller last saw the envelopes waiting.
-    :param not_before: epoch seconds before which no event is fired (see :mod:`airflow_provider_certyneo.
-        waiting`: the deferral must have settled in the scheduler before the task is resumed).
+    :param not_before: epoch seconds before which no event is fired (see :mod:`.timing`: the deferral must
+        have settled in the scheduler before the task is resumed).
     """
 
     certyneo_conn_id: str = defaults.CONN_ID
     poll_interval: float = 60.0
     end_time: float | None = None
-    poll_share: float = DEFAULT_POLL_SHARE
+    poll_share: float = defaults.POLL_SHARE
     known_as_of: str | None = None
     not_before: float | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.certyneo_conn_id, str) or not self.certyneo_conn_id:
-            raise ValueError(f"certyneo_conn_id must be a non-empty string, not {self.certyneo_conn_id!r}")
-        if not _is_number(self.poll_interval) or self.poll_interval <= 0:
-            raise ValueError(
-                f"poll_interval must be a positive number of seconds, not {self.poll_interval!r}"
-            )
+        conn_id_arg(self.certyneo_conn_id)
+        object.__setattr__(self, "poll_interval", seconds_arg("poll_interval", self.poll_interval))
         if not _is_number(self.poll_share) or not 0 < self.poll_share <= 1:
             raise ValueError(
                 f"poll_share must be a share of the rate limit in (0, 1], not {self.poll_share!r}"
@@ -92,7 +100,6 @@ class WaitArguments:
                     f"known_as_of must be an RFC 3339 timestamp or None, not {self.known_as_of!r}"
                 )
             parse_rfc3339(self.known_as_of, "known_as_of")
-        object.__setattr__(self, "poll_interval", float(self.poll_interval))
         object.__setattr__(self, "poll_share", float(self.poll_share))
         object.__setattr__(self, "end_time", _epoch_or_none("end_time", self.end_time))
         object.__setattr__(self, "not_before", _epoch_or_none("not_before", self.not_before))

@@ -8,27 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
 from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.defaults import PROGRESS_INTERVAL
 from airflow_provider_certyneo.client.outcomes import describe
 from airflow_provider_certyneo.client.types import TERMINAL_STATUSES
-from airflow_provider_certyneo.triggers.arguments import DEFAULT_POLL_SHARE, WaitArguments, envelope_ids_arg
+from airflow_provider_certyneo.triggers.arguments import WaitArguments, envelope_ids_arg
+from airflow_provider_certyneo.triggers.base import CertyneoWaitTrigger
 from airflow_provider_certyneo.triggers.failures import explain
-from airflow_provider_certyneo.triggers.timing import deadline_passed, hold_until, remaining
+from airflow_provider_certyneo.triggers.results import EnvelopeSetResult
+from airflow_provider_certyneo.triggers.timing import deadline_passed, remaining
 from airflow_provider_certyneo.triggers.watcher import watcher_for
 
-PROGRESS_INTERVAL = 5.0  # seconds between two progress lines of a set's wait (only when a count moved)
 
-
-class CertyneoEnvelopeSetTrigger(BaseTrigger):
-    """One event once all ``envelope_ids`` are terminal or ``end_time`` passes: ``{"status": "success" |
-    "failure" | "timeout" | "error", "completed": [ids], "failed": {id: reason}, "pending": [ids],
-    "message": str}``. ``timeout`` only when the deadline has really passed; ``error`` when the poller could
-    not go on (its message says what to fix). Arguments: :class:`~.arguments.WaitArguments`."""
+class CertyneoEnvelopeSetTrigger(CertyneoWaitTrigger[EnvelopeSetResult]):
+    """One :class:`~.results.EnvelopeSetResult` once all ``envelope_ids`` are terminal or ``end_time``
+    passes: ``success`` (all signed), ``failure`` (some will not be: id → why), ``timeout`` only when the
+    deadline has really passed, ``error`` when the poller could not go on (its message says what to fix).
+    Arguments: :class:`~.arguments.WaitArguments`."""
 
     def __init__(
         self,
@@ -37,29 +35,23 @@ class CertyneoEnvelopeSetTrigger(BaseTrigger):
         poll_interval: float = 60.0,
         end_time: float | None = None,
         known_as_of: str | None = None,
-        poll_share: float = DEFAULT_POLL_SHARE,
+        poll_share: float = defaults.POLL_SHARE,
         not_before: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            WaitArguments(certyneo_conn_id, poll_interval, end_time, poll_share, known_as_of, not_before)
+        )
         self.envelope_ids = envelope_ids_arg(envelope_ids)
-        self.wait = WaitArguments(
-            certyneo_conn_id, poll_interval, end_time, poll_share, known_as_of, not_before
-        )
-        self.certyneo_conn_id = self.wait.certyneo_conn_id
-        self.poll_interval = self.wait.poll_interval
-        self.end_time = self.wait.end_time
-        self.known_as_of = self.wait.known_as_of
-        self.poll_share = self.wait.poll_share
-        self.not_before = self.wait.not_before
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and kwargs: ids and numbers only, never a key."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {"envelope_ids": self.envelope_ids, **self.wait.serialize()},
-        )
+    def subject(self) -> dict[str, Any]:
+        """The envelopes waited on."""
+        return {"envelope_ids": self.envelope_ids}
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
+    def error(self, message: str) -> EnvelopeSetResult:
+        """The wait cannot go on."""
+        return EnvelopeSetResult("error", message, pending=list(self.envelope_ids))
+
+    async def outcome(self) -> EnvelopeSetResult:
         """Wait on the shared poller until every envelope of the set is terminal, or the wait ends."""
         watcher = watcher_for(self.certyneo_conn_id, self.poll_share)
         since = self.wait.known_since
@@ -128,13 +120,4 @@ class CertyneoEnvelopeSetTrigger(BaseTrigger):
         else:
             status = "failure" if failed else "success"
             message = f"{len(completed)} signed, {len(failed)} not signed"
-        await hold_until(self.not_before, self.end_time)
-        yield TriggerEvent(
-            {
-                "status": status,
-                "completed": completed,
-                "failed": failed,
-                "pending": waiting,
-                "message": message,
-            }
-        )
+        return EnvelopeSetResult(status, message, completed, failed, waiting)

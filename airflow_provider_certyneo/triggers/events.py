@@ -1,10 +1,11 @@
 """CertyneoEnvelopeEventTrigger: an ``AssetWatcher`` trigger that turns envelopes reaching COMPLETED (or
 DECLINED) into asset events, for Airflow installations Certyneo's webhooks cannot reach.
 
-It asks the list endpoint only "what changed since my last look?" (``updatedSince``, in Certyneo's time),
-one request per poll interval for all envelopes, paced by the key's poll budget in its rate governor (so
-two triggerers together stay within it). Delivery is at least once: the changed-since window overlaps the
-last one, and an event's ``event_id`` (envelope id and ``updatedAt``) lets a consumer skip one it has seen.
+It asks only "what changed since my last look?" (the change feed, :mod:`.feed`, in Certyneo's time), one
+round per poll interval for all envelopes, each request paid from the key's poll budget in its rate
+governor (so two triggerers together stay within it). Delivery is at least once: the changed-since window
+overlaps the last one, and an event's ``event_id`` (envelope id and ``updatedAt``) lets a consumer skip one
+it has seen.
 
 Where it resumes after a restart: on Airflow 3.3+ its cursor lives in the asset's state store (never in
 its kwargs, which are its identity), so it resumes where it stopped and replays at most one overlap
@@ -26,15 +27,15 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_certyneo.assets import OUTCOMES, event_payload
 from airflow_provider_certyneo.client import defaults
-from airflow_provider_certyneo.client.timestamps import parse_rfc3339, rfc3339
-from airflow_provider_certyneo.exceptions import CertyneoError
+from airflow_provider_certyneo.client.outcomes import OUTCOMES, event_payload
+from airflow_provider_certyneo.client.timestamps import instant, parse_rfc3339, rfc3339
+from airflow_provider_certyneo.triggers.arguments import conn_id_arg, seconds_arg
+from airflow_provider_certyneo.triggers.feed import ChangeFeed
 from airflow_provider_certyneo.triggers.timing import OVERLAP
 
 log = logging.getLogger(__name__)
 CURSOR_KEY = "certyneo_cursor"
-POLL_SHARE = 0.5
 
 
 class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
@@ -55,17 +56,12 @@ class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
         lookback: float = 3600.0,
     ) -> None:
         super().__init__()
-        if not isinstance(certyneo_conn_id, str) or not certyneo_conn_id:
-            raise ValueError(f"certyneo_conn_id must be a non-empty string, not {certyneo_conn_id!r}")
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-        for name, value in (("poll_interval", poll_interval), ("lookback", lookback)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
-        self.certyneo_conn_id = certyneo_conn_id
+        self.certyneo_conn_id = conn_id_arg(certyneo_conn_id)
         self.outcome = outcome
-        self.poll_interval = float(poll_interval)
-        self.lookback = float(lookback)
+        self.poll_interval = seconds_arg("poll_interval", poll_interval)
+        self.lookback = seconds_arg("lookback", lookback)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs: ids and numbers only (no cursor: the kwargs are the trigger's identity)."""
@@ -112,10 +108,11 @@ class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
         status = OUTCOMES[self.outcome]
         async with CertyneoAsyncHook(self.certyneo_conn_id) as hook:
             await hook.asettings()
-            budget = hook.governor("poll", POLL_SHARE)
+            budget = hook.governor("poll", defaults.POLL_SHARE)
             cursor, delivered = await self._load_cursor()
             if cursor is None:
                 cursor = datetime.fromtimestamp(time.time() - self.lookback, timezone.utc)
+            feed = ChangeFeed(cursor, status)
             self.log.info(
                 "Watching %s envelopes of %r changed since %s, every %.0f s",
                 status,
@@ -124,26 +121,22 @@ class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
                 self.poll_interval,
             )
             while True:
-                round_started = hook.server_clock.now()
-                clock_known = hook.server_clock.observed
-                try:
-                    await budget.apace()
-                    async for envelope in hook.list_envelopes(status=status, updated_since=cursor - OVERLAP):
-                        if envelope.get("status") != status or delivered.get(envelope["id"]) == envelope.get(
-                            "updatedAt"
-                        ):
+                changed = await feed.poll(hook, budget.apace)
+                if changed is not None:
+                    for envelope in changed:
+                        updated = str(envelope.get("updatedAt"))
+                        if envelope.get("status") != status or delivered.get(envelope["id"]) == updated:
                             continue
-                        delivered[envelope["id"]] = str(envelope.get("updatedAt"))
-                        event_id = f"{envelope['id']}@{envelope.get('updatedAt')}"
-                        yield TriggerEvent(event_payload(envelope, event_id, "watcher"))
-                except CertyneoError as exc:
-                    if not exc.retryable:
-                        raise
-                    self.log.warning("Certyneo unavailable listing changes, will try again: %s", exc)
-                else:
-                    if clock_known:
-                        cursor = round_started
-                    horizon = rfc3339(cursor - OVERLAP)
-                    delivered = {k: v for k, v in delivered.items() if v >= horizon}
-                    await self._save_cursor(cursor, delivered)
+                        delivered[envelope["id"]] = updated
+                        yield TriggerEvent(event_payload(envelope, f"{envelope['id']}@{updated}", "watcher"))
+                    assert feed.cursor is not None
+                    delivered = still_in_overlap(delivered, feed.cursor)
+                    await self._save_cursor(feed.cursor, delivered)
                 await asyncio.sleep(self.poll_interval)
+
+
+def still_in_overlap(delivered: dict[str, str], cursor: datetime) -> dict[str, str]:
+    """The envelopes delivered (id → ``updatedAt``) that the next look, reaching :data:`OVERLAP` before
+    ``cursor``, can list again: those are kept so that they are not delivered twice, compared as instants."""
+    horizon = cursor - OVERLAP
+    return {k: v for k, v in delivered.items() if (moment := instant(v)) is not None and moment >= horizon}

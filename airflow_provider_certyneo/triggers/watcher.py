@@ -24,17 +24,18 @@ import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+from airflow_provider_certyneo.client import defaults
 from airflow_provider_certyneo.exceptions import CertyneoError
 from airflow_provider_certyneo.governor.governor import Governor
 from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
-from airflow_provider_certyneo.triggers.arguments import DEFAULT_POLL_SHARE
 from airflow_provider_certyneo.triggers.failures import explain, is_transient
-from airflow_provider_certyneo.triggers.timing import OVERLAP
+from airflow_provider_certyneo.triggers.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
-__all__ = ["DEFAULT_POLL_SHARE", "EnvelopeWatcher", "Update", "watcher_for"]
+__all__ = ["EnvelopeWatcher", "Update", "watcher_for"]
 
 
 @dataclass
@@ -56,15 +57,15 @@ class _Watch:
 class EnvelopeWatcher:
     """Polls Certyneo for the envelopes its triggers wait on. Get it with :func:`watcher_for`."""
 
-    def __init__(self, conn_id: str, poll_share: float = DEFAULT_POLL_SHARE) -> None:
+    def __init__(self, conn_id: str, poll_share: float = defaults.POLL_SHARE) -> None:
         self.conn_id = conn_id
         self.poll_share = poll_share
         self._watches: dict[str, _Watch] = {}
         self._new: set[str] = set()
         self._backfill: datetime | None = None
+        self._feed = ChangeFeed()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._since: float | None = None  # this machine's time.time() of the last complete list of changes
         self.requests = 0
         self.restarts = 0
 
@@ -109,7 +110,7 @@ class EnvelopeWatcher:
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task = None
-        self._since = None
+        self._feed = ChangeFeed()
         _forget(self)
 
     async def _supervise(self) -> None:
@@ -163,27 +164,24 @@ class EnvelopeWatcher:
         async with CertyneoAsyncHook(self.conn_id) as hook:
             await hook.asettings()
             budget = hook.governor("poll", self.poll_share)
+            pace, feed = partial(self._paced, budget), self._feed
             next_list = 0.0
             while self._watches:
                 first_look = time.time()
                 all_read = await self._read_new(hook, budget)
-                if self._since is None and self._backfill is None:
-                    self._since, next_list = first_look, time.monotonic() + self._interval()
+                if feed.cursor is None and self._backfill is None:
+                    feed.cursor, next_list = (
+                        hook.server_clock.at(first_look),
+                        time.monotonic() + self._interval(),
+                    )
                 elif time.monotonic() >= next_list and self._watches:
                     round_started = time.monotonic()
-                    clock_known = hook.server_clock.observed
-                    list_started = time.time()
-                    backfill, self._backfill = self._backfill, None
-                    start = min(
-                        filter(
-                            None,
-                            (None if self._since is None else hook.server_clock.at(self._since), backfill),
-                        )
-                    )
-                    if await self._read_changes(hook, budget, start) and clock_known:
-                        self._since = list_started
-                    elif backfill is not None:
-                        self._backfill = backfill
+                    if self._backfill is not None:
+                        feed.rewind(self._backfill)
+                        self._backfill = None
+                    for envelope in await feed.poll(hook, pace) or ():
+                        if envelope["id"] in self._watches:
+                            self._deliver(envelope["id"], Update(envelope=dict(envelope)))
                     next_list = round_started + self._interval()
                 self._wake.clear()
                 if self._new and all_read:
@@ -212,22 +210,6 @@ class EnvelopeWatcher:
                 return False
         return True
 
-    async def _read_changes(self, hook: CertyneoAsyncHook, budget: Governor, since: datetime) -> bool:
-        """Deliver every envelope updated since ``since`` (less an overlap: changes committed while the last
-        list was in flight, and the clock estimate's error).
-        False when the round failed and must be done again from the same ``since``."""
-        try:
-            await self._paced(budget)
-            async for envelope in hook.list_envelopes(updated_since=since - OVERLAP):
-                if envelope["id"] in self._watches:
-                    self._deliver(envelope["id"], Update(envelope=dict(envelope)))
-        except CertyneoError as exc:
-            if exc.retryable:
-                log.warning("Certyneo unavailable listing changes, will try again: %s", exc)
-                return False
-            self._fail_all(explain(exc, self.conn_id))
-        return True
-
 
 _Key = tuple[str, float]
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, EnvelopeWatcher]] = (
@@ -235,7 +217,7 @@ _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, Envel
 )
 
 
-def watcher_for(conn_id: str, poll_share: float = DEFAULT_POLL_SHARE) -> EnvelopeWatcher:
+def watcher_for(conn_id: str, poll_share: float = defaults.POLL_SHARE) -> EnvelopeWatcher:
     """The watcher of ``conn_id`` on the running event loop (one per loop: a triggerer has one).
 
     Keyed on the loop object itself (weakly): an ``id()`` can be reused by a later loop once the first is

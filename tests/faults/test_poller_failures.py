@@ -20,7 +20,7 @@ from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from airflow_provider_certyneo.operators.envelope import CertyneoSendEnvelopeOperator
 from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
 from airflow_provider_certyneo.triggers.envelope_set import CertyneoEnvelopeSetTrigger
-from airflow_provider_certyneo.triggers.watcher import EnvelopeWatcher
+from airflow_provider_certyneo.triggers.feed import ChangeFeed
 from tests.airflow_runs import run_dag
 from tests.dags.test_operators import START
 from tests.triggers.test_envelope_trigger import SIGNER, first_event
@@ -99,7 +99,7 @@ async def test_a_bug_in_the_poller_reaches_every_waiting_trigger(
     async def planted(*args: Any, **kwargs: Any) -> bool:
         raise KeyError("planted bug")
 
-    monkeypatch.setattr(EnvelopeWatcher, "_read_changes", planted)
+    monkeypatch.setattr(ChangeFeed, "poll", planted)
     envelopes = sent_envelopes(3, pdf_file)
     triggers = [
         CertyneoEnvelopeTrigger(i, poll_interval=INTERVAL, known_as_of=seen) for i, seen in envelopes[:2]
@@ -129,16 +129,16 @@ async def test_a_passing_failure_restarts_the_poller(
     certyneo_emulator: CertyneoEmulator, pdf_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Certyneo unavailable past the hook's retries, once: the poller starts again and the wait goes on."""
-    original = EnvelopeWatcher._read_changes
+    original = ChangeFeed.poll
     calls = {"n": 0}
 
-    async def flaky(self: EnvelopeWatcher, *args: Any) -> bool:
+    async def flaky(self: ChangeFeed, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise CertyneoServerError("unavailable", status=503)
         return await original(self, *args)
 
-    monkeypatch.setattr(EnvelopeWatcher, "_read_changes", flaky)
+    monkeypatch.setattr(ChangeFeed, "poll", flaky)
     ((envelope_id, seen),) = sent_envelopes(1, pdf_file)
     trigger = CertyneoEnvelopeTrigger(envelope_id, poll_interval=0.2, known_as_of=seen)
 
@@ -193,7 +193,7 @@ def test_void_on_timeout_never_fires_for_a_broken_poller(
     async def planted(*args: Any, **kwargs: Any) -> bool:
         raise RuntimeError("planted bug")
 
-    monkeypatch.setattr(EnvelopeWatcher, "_read_changes", planted)
+    monkeypatch.setattr(ChangeFeed, "poll", planted)
     with CertyneoHook() as hook:
         envelope_id = hook.create_envelope("Contrat", [hook.upload_document(pdf_file)["id"]], SIGNER)["id"]
     with DAG("send_broken_poller", schedule=None, start_date=START) as dag:

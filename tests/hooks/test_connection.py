@@ -200,13 +200,13 @@ def test_provider_info_lists_every_module_the_package_ships() -> None:
     }
     helpers = {
         "airflow_provider_certyneo.hooks.base",
-        "airflow_provider_certyneo.client.calls",
-        "airflow_provider_certyneo.client.settings",
-        "airflow_provider_certyneo.client.protocol",
-        "airflow_provider_certyneo.client.files",
         "airflow_provider_certyneo.operators.base",
+        "airflow_provider_certyneo.sensors.base",
         "airflow_provider_certyneo.triggers.arguments",
+        "airflow_provider_certyneo.triggers.base",
         "airflow_provider_certyneo.triggers.failures",
+        "airflow_provider_certyneo.triggers.feed",
+        "airflow_provider_certyneo.triggers.results",
         "airflow_provider_certyneo.triggers.timing",
         "airflow_provider_certyneo.triggers.watcher",
     }
