@@ -107,6 +107,40 @@ def test_every_row_sent_once_and_waited_for(
     assert set(counters["sends"].values()) == {1}
 
 
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "in the worker"])
+def test_a_waiting_bulk_run_returns_its_rows_however_it_waits(
+    certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, deferrable: bool
+) -> None:
+    """After waiting, the task returns the rows it sent, each with the status the wait saw (COMPLETED),
+    whether it deferred or waited in the worker (issue 22, bug 1: the in-worker wait returned the rows as
+    sent, SENT; the deferred one returned only ids and statuses)."""
+    certyneo_emulator.control.configure(autoSignAfter=0.2)
+    pdf = str(write_manifest(tmp_path, 1).parent / "pdfs" / "client-0.pdf")
+    rows = [
+        {
+            "pdf": pdf,
+            "subject": f"Offer {i}",
+            "recipients": [{"email": f"c{i}@example.com", "name": f"C {i}"}],
+        }
+        for i in range(3)
+    ]
+    with DAG(f"bulk_returns_rows_{int(deferrable)}", schedule=None, start_date=START) as dag:
+        CertyneoBulkSendOperator(
+            task_id="bulk",
+            contracts=rows,
+            journal=str(tmp_path / "journal.jsonl"),
+            wait_for_completion=True,
+            deferrable=deferrable,
+            poll_interval=0.2,
+        )
+    tis = task_instances(run_dag(dag))
+    assert str(tis["bulk"].state) == "success"
+    returned = tis["bulk"].xcom_pull(task_ids="bulk")
+    assert sorted(r["row"] for r in returned) == ["1", "2", "3"]  # rows are numbered from 1
+    assert {r["status"] for r in returned} == {"COMPLETED"}
+    assert all(r["envelope_id"] and r["error"] is None for r in returned)
+
+
 KILLABLE = """
 import os, sys, json
 os.environ.setdefault("AIRFLOW_HOME", sys.argv[3])

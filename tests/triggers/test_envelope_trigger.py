@@ -321,3 +321,38 @@ async def test_waiting_costs_do_not_grow_with_the_number_of_triggers(
     assert gets == 40
     assert lists <= elapsed / interval + 2
     assert noticed <= interval + 1.0
+
+
+@pytest.mark.asyncio
+async def test_the_poll_budget_pays_for_every_page_of_a_round(
+    certyneo_emulator: CertyneoEmulator, pdf_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round that pages through many changes (the first of the month, thousands completing) pays one
+    poll-budget token for each request, not one per round: the poller's charges equal the GETs the server
+    counted (issue 22, bug 3)."""
+    from airflow_provider_certyneo.triggers.watcher import EnvelopeWatcher
+
+    with CertyneoHook() as hook:
+        document = hook.upload_document(pdf_file)["id"]
+        watched = hook.create_envelope("Contrat", [document], SIGNER)
+        seen = hook.send_envelope(watched["id"])["updatedAt"]
+        for i in range(150):  # 150 other changes since then: a round of two pages
+            hook.create_envelope(f"Contrat {i}", [document], SIGNER)
+    charged = {"n": 0}
+    paced = EnvelopeWatcher._paced
+
+    async def counting(self: EnvelopeWatcher, budget: Any) -> None:
+        charged["n"] += 1
+        await paced(self, budget)
+
+    monkeypatch.setattr(EnvelopeWatcher, "_paced", counting)
+    gets_before = {k: v for k, v in certyneo_emulator.control.counters()["requests"].items() if "GET" in k}
+    trigger = CertyneoEnvelopeTrigger(
+        watched["id"], poll_interval=0.5, known_as_of=seen, end_time=time.time() + 1.8
+    )
+    event = await first_event(trigger)
+    assert event["status"] == "timeout"
+    gets_after = {k: v for k, v in certyneo_emulator.control.counters()["requests"].items() if "GET" in k}
+    served = sum(gets_after.values()) - sum(gets_before.values())
+    assert gets_after["GET /api/v1/envelopes"] - gets_before.get("GET /api/v1/envelopes", 0) >= 2
+    assert charged["n"] == served, f"{served} requests served, {charged['n']} paid from the poll budget"
