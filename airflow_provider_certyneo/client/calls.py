@@ -36,6 +36,8 @@ from airflow_provider_certyneo.client.timestamps import rfc3339
 from airflow_provider_certyneo.exceptions import CertyneoNotFoundError, CertyneoValidationError
 
 Call = Generator[Effect, Answer, Any]
+# A route awaiting only its retry policy (``functools.partial`` of a function below): what the hooks run.
+Route = Callable[..., Call]
 LIST_PAGE = 100
 CLOCK_SKEW = timedelta(minutes=5)
 

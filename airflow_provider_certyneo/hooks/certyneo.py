@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 import httpx
 
 from airflow_provider_certyneo.client import calls
+from airflow_provider_certyneo.client.calls import Route
 from airflow_provider_certyneo.client.files import download_target, inspect_pdf
 from airflow_provider_certyneo.client.protocol import (
     CHUNK,
     Answer,
     ApiCall,
     DownloadSink,
-    Effect,
     RetryPolicy,
     Throttle,
     Upload,
@@ -41,6 +42,8 @@ from airflow_provider_certyneo.exceptions import CertyneoError
 from airflow_provider_certyneo.hooks.base import CertyneoBaseHook, tls_context
 
 log = logging.getLogger(__name__)
+# The UI's Test button answers within seconds: a short retry budget.
+TEST_BUTTON_POLICY = RetryPolicy(max_retries=1, backoff_base=0.2, max_rate_limit_wait=5)
 
 
 class CertyneoHook(CertyneoBaseHook):
@@ -86,9 +89,12 @@ class CertyneoHook(CertyneoBaseHook):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, call: Generator[Effect, Answer, Any]) -> Any:
+    def _run(self, route: Route, policy: RetryPolicy | None = None) -> Any:
+        """Drive ``route`` (a :mod:`~airflow_provider_certyneo.client.calls` function awaiting its retry
+        policy) to its end: requests through the pooled client, paced by the key's governor; waits slept."""
         client = self.get_conn()
         assert self._governor is not None
+        call = route(policy=policy or self.policy)
         try:
             effect = next(call)
             while True:
@@ -143,7 +149,7 @@ class CertyneoHook(CertyneoBaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated call (the first key record); never raises."""
         try:
-            page = self._run(calls.get_page("/keys", self.policy_for_test(), 1, None))
+            page = self._run(partial(calls.get_page, "/keys", limit=1, cursor=None), TEST_BUTTON_POLICY)
         except CertyneoError as exc:
             return False, str(exc)
         except Exception as exc:  # noqa: BLE001 - the UI wants a reason, not a traceback
@@ -153,11 +159,6 @@ class CertyneoHook(CertyneoBaseHook):
             True,
             f"Connected to Certyneo ({self.settings.environment} environment) at {self.settings.base_url}",
         )
-
-    def policy_for_test(self) -> RetryPolicy:
-        """A short retry budget for the UI's Test button: it answers within seconds."""
-        self.get_conn()
-        return RetryPolicy(max_retries=1, backoff_base=0.2, max_rate_limit_wait=5)
 
     # Documents ----------------------------------------------------------------------------------------
 
@@ -175,9 +176,8 @@ class CertyneoHook(CertyneoBaseHook):
         """
         path, size, sha256 = inspect_pdf(source)
         upload = Upload(filename or path.name, lambda: path.open("rb"))
-        self.get_conn()
         return cast(
-            Document, self._run(calls.upload_document(upload, size, sha256, self.policy, reuse_since))
+            Document, self._run(partial(calls.upload_document, upload, size, sha256, reuse_since=reuse_since))
         )
 
     def list_documents(self, *, page_size: int = 100) -> Iterator[Document]:
@@ -188,13 +188,11 @@ class CertyneoHook(CertyneoBaseHook):
         """A document's metadata (name, size, pages, SHA-256).
 
         :param document_id: the ``doc_…`` id."""
-        self.get_conn()
-        return cast(Document, self._run(calls.get_document(document_id, self.policy)))
+        return cast(Document, self._run(partial(calls.get_document, document_id)))
 
     def delete_document(self, document_id: str) -> None:
         """Delete a document; 409 while a sent envelope uses it."""
-        self.get_conn()
-        self._run(calls.delete_document(document_id, self.policy))
+        self._run(partial(calls.delete_document, document_id))
 
     # Envelopes ----------------------------------------------------------------------------------------
 
@@ -221,15 +219,13 @@ class CertyneoHook(CertyneoBaseHook):
         :param reuse_since: when the task's first try started, on a retry.
         """
         body = calls.envelope_body(subject, document_ids, recipients, message, signing_order)
-        self.get_conn()
-        return cast(Envelope, self._run(calls.create_envelope(body, self.policy, reuse_since)))
+        return cast(Envelope, self._run(partial(calls.create_envelope, body, reuse_since=reuse_since)))
 
     def get_envelope(self, envelope_id: str) -> Envelope:
         """An envelope's state: status, recipients and who signed when.
 
         :param envelope_id: the ``env_…`` id."""
-        self.get_conn()
-        return cast(Envelope, self._run(calls.get_envelope(envelope_id, self.policy)))
+        return cast(Envelope, self._run(partial(calls.get_envelope, envelope_id)))
 
     def update_envelope(
         self,
@@ -251,19 +247,16 @@ class CertyneoHook(CertyneoBaseHook):
         :param signing_order: see :meth:`create_envelope`.
         """
         body = calls.envelope_body(subject, document_ids, recipients, message, signing_order, partial=True)
-        self.get_conn()
-        return cast(Envelope, self._run(calls.update_envelope(envelope_id, body, self.policy)))
+        return cast(Envelope, self._run(partial(calls.update_envelope, envelope_id, body)))
 
     def void_envelope(self, envelope_id: str) -> Envelope | None:
         """Void a SENT envelope (returns it, VOIDED) or delete a DRAFT (returns None)."""
-        self.get_conn()
-        return cast("Envelope | None", self._run(calls.delete_envelope(envelope_id, self.policy)))
+        return cast("Envelope | None", self._run(partial(calls.delete_envelope, envelope_id)))
 
     def send_envelope(self, envelope_id: str) -> Envelope:
         """Send a DRAFT's invitations. Exactly once: a lost answer is resolved by reading the envelope,
         and a repeat on an envelope already past DRAFT raises ``CertyneoInvalidStateError``."""
-        self.get_conn()
-        return cast(Envelope, self._run(calls.send_envelope(envelope_id, self.policy)))
+        return cast(Envelope, self._run(partial(calls.send_envelope, envelope_id)))
 
     def list_envelopes(
         self,
@@ -308,8 +301,7 @@ class CertyneoHook(CertyneoBaseHook):
     def _download(self, envelope_id: str, what: str, destination: Any, overwrite: bool) -> DownloadResult:
         path, opener, commit = download_target(destination, f"{envelope_id}-{what}.pdf", overwrite)
         sink = DownloadSink(opener)
-        self.get_conn()
-        self._run(calls.download(envelope_id, what, sink, self.policy))
+        self._run(partial(calls.download, envelope_id, what, sink))
         commit()
         return {"path": str(path), "sha256": sink.sha256.hexdigest(), "size": sink.size}
 
@@ -321,8 +313,7 @@ class CertyneoHook(CertyneoBaseHook):
         :param url: the receiver's absolute https URL.
         :param events: among ``envelope.created``, ``envelope.completed``, ``envelope.declined``.
         """
-        self.get_conn()
-        return cast(Webhook, self._run(calls.create_webhook(url, events, self.policy)))
+        return cast(Webhook, self._run(partial(calls.create_webhook, url, events)))
 
     def list_webhooks(self, *, page_size: int = 100) -> Iterator[Webhook]:
         """Every registered webhook (never their secrets), lazily paged.
@@ -334,8 +325,7 @@ class CertyneoHook(CertyneoBaseHook):
         """Unregister a webhook.
 
         :param webhook_id: the ``whk_…`` id."""
-        self.get_conn()
-        self._run(calls.delete_webhook(webhook_id, self.policy))
+        self._run(partial(calls.delete_webhook, webhook_id))
 
     def create_api_key(self, name: str, environment: str | None = None) -> ApiKey:
         """Create a key; its ``secret`` is in this answer only. Never repeated.
@@ -343,8 +333,7 @@ class CertyneoHook(CertyneoBaseHook):
         :param name: 1 to 100 characters.
         :param environment: ``test`` or ``live`` (default: this key's).
         """
-        self.get_conn()
-        return cast(ApiKey, self._run(calls.create_key(name, environment, self.policy)))
+        return cast(ApiKey, self._run(partial(calls.create_key, name, environment)))
 
     def list_api_keys(self, *, page_size: int = 100) -> Iterator[ApiKey]:
         """Every key of this environment (never their secrets), lazily paged.
@@ -354,15 +343,13 @@ class CertyneoHook(CertyneoBaseHook):
 
     def revoke_api_key(self, key_id: str) -> None:
         """Revoke a key; it answers 401 from the next request on."""
-        self.get_conn()
-        self._run(calls.revoke_key(key_id, self.policy))
+        self._run(partial(calls.revoke_key, key_id))
 
     def _iterate(self, path: str, extra: list[tuple[str, str]], page_size: int) -> Iterator[Any]:
         calls.list_params(page_size, None)
         cursor: str | None = None
         while True:
-            self.get_conn()
-            page = self._run(calls.get_page(path, self.policy, page_size, cursor, extra))
+            page = self._run(partial(calls.get_page, path, limit=page_size, cursor=cursor, extra=extra))
             yield from page.get("data", [])
             cursor = page.get("nextCursor")
             if not cursor:

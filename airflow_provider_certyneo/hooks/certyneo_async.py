@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 import httpx
 
 from airflow_provider_certyneo.client import calls
+from airflow_provider_certyneo.client.calls import Route
 from airflow_provider_certyneo.client.files import InspectedPdf, download_target, inspect_pdf
 from airflow_provider_certyneo.client.protocol import (
     CHUNK,
     Answer,
     ApiCall,
     DownloadSink,
-    Effect,
     Throttle,
     Upload,
 )
@@ -72,9 +73,11 @@ class CertyneoAsyncHook(CertyneoBaseHook):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _run(self, call: Generator[Effect, Answer, Any]) -> Any:
+    async def _run(self, route: Route) -> Any:
+        """Like :meth:`CertyneoHook._run`, awaited: the event loop is never blocked."""
         client = await self.get_async_conn()
         assert self._governor is not None
+        call = route(policy=self.policy)
         try:
             effect = next(call)
             while True:
@@ -131,8 +134,7 @@ class CertyneoAsyncHook(CertyneoBaseHook):
         """Upload a PDF already checked by :func:`~airflow_provider_certyneo.client.files.inspect_pdf`:
         callers that hash files to match them (a bulk run sharing uploads) read each file once."""
         upload = Upload(filename or pdf.path.name, lambda: pdf.path.open("rb"))
-        await self.get_async_conn()
-        call = calls.upload_document(upload, pdf.size, pdf.sha256, self.policy, reuse_since)
+        call = partial(calls.upload_document, upload, pdf.size, pdf.sha256, reuse_since=reuse_since)
         return cast(Document, await self._run(call))
 
     def list_documents(self, *, page_size: int = 100) -> AsyncIterator[Document]:
@@ -141,13 +143,11 @@ class CertyneoAsyncHook(CertyneoBaseHook):
 
     async def get_document(self, document_id: str) -> Document:
         """Like :meth:`CertyneoHook.get_document`, awaited."""
-        await self.get_async_conn()
-        return cast(Document, await self._run(calls.get_document(document_id, self.policy)))
+        return cast(Document, await self._run(partial(calls.get_document, document_id)))
 
     async def delete_document(self, document_id: str) -> None:
         """Like :meth:`CertyneoHook.delete_document`, awaited."""
-        await self.get_async_conn()
-        await self._run(calls.delete_document(document_id, self.policy))
+        await self._run(partial(calls.delete_document, document_id))
 
     # Envelopes ----------------------------------------------------------------------------------------
 
@@ -163,13 +163,11 @@ class CertyneoAsyncHook(CertyneoBaseHook):
     ) -> Envelope:
         """Like :meth:`CertyneoHook.create_envelope`, awaited."""
         body = calls.envelope_body(subject, document_ids, recipients, message, signing_order)
-        await self.get_async_conn()
-        return cast(Envelope, await self._run(calls.create_envelope(body, self.policy, reuse_since)))
+        return cast(Envelope, await self._run(partial(calls.create_envelope, body, reuse_since=reuse_since)))
 
     async def get_envelope(self, envelope_id: str) -> Envelope:
         """Like :meth:`CertyneoHook.get_envelope`, awaited."""
-        await self.get_async_conn()
-        return cast(Envelope, await self._run(calls.get_envelope(envelope_id, self.policy)))
+        return cast(Envelope, await self._run(partial(calls.get_envelope, envelope_id)))
 
     async def update_envelope(
         self,
@@ -183,18 +181,15 @@ class CertyneoAsyncHook(CertyneoBaseHook):
     ) -> Envelope:
         """Like :meth:`CertyneoHook.update_envelope`, awaited."""
         body = calls.envelope_body(subject, document_ids, recipients, message, signing_order, partial=True)
-        await self.get_async_conn()
-        return cast(Envelope, await self._run(calls.update_envelope(envelope_id, body, self.policy)))
+        return cast(Envelope, await self._run(partial(calls.update_envelope, envelope_id, body)))
 
     async def void_envelope(self, envelope_id: str) -> Envelope | None:
         """Like :meth:`CertyneoHook.void_envelope`, awaited."""
-        await self.get_async_conn()
-        return cast("Envelope | None", await self._run(calls.delete_envelope(envelope_id, self.policy)))
+        return cast("Envelope | None", await self._run(partial(calls.delete_envelope, envelope_id)))
 
     async def send_envelope(self, envelope_id: str) -> Envelope:
         """Like :meth:`CertyneoHook.send_envelope`, awaited."""
-        await self.get_async_conn()
-        return cast(Envelope, await self._run(calls.send_envelope(envelope_id, self.policy)))
+        return cast(Envelope, await self._run(partial(calls.send_envelope, envelope_id)))
 
     def list_envelopes(
         self,
@@ -226,8 +221,7 @@ class CertyneoAsyncHook(CertyneoBaseHook):
     ) -> DownloadResult:
         path, opener, commit = download_target(destination, f"{envelope_id}-{what}.pdf", overwrite)
         sink = DownloadSink(opener)
-        await self.get_async_conn()
-        await self._run(calls.download(envelope_id, what, sink, self.policy))
+        await self._run(partial(calls.download, envelope_id, what, sink))
         commit()
         return {"path": str(path), "sha256": sink.sha256.hexdigest(), "size": sink.size}
 
@@ -235,8 +229,7 @@ class CertyneoAsyncHook(CertyneoBaseHook):
 
     async def create_webhook(self, url: str, events: list[str]) -> Webhook:
         """Like :meth:`CertyneoHook.create_webhook`, awaited."""
-        await self.get_async_conn()
-        return cast(Webhook, await self._run(calls.create_webhook(url, events, self.policy)))
+        return cast(Webhook, await self._run(partial(calls.create_webhook, url, events)))
 
     def list_webhooks(self, *, page_size: int = 100) -> AsyncIterator[Webhook]:
         """Like :meth:`CertyneoHook.list_webhooks`, awaited."""
@@ -244,13 +237,11 @@ class CertyneoAsyncHook(CertyneoBaseHook):
 
     async def delete_webhook(self, webhook_id: str) -> None:
         """Like :meth:`CertyneoHook.delete_webhook`, awaited."""
-        await self.get_async_conn()
-        await self._run(calls.delete_webhook(webhook_id, self.policy))
+        await self._run(partial(calls.delete_webhook, webhook_id))
 
     async def create_api_key(self, name: str, environment: str | None = None) -> ApiKey:
         """Like :meth:`CertyneoHook.create_api_key`, awaited."""
-        await self.get_async_conn()
-        return cast(ApiKey, await self._run(calls.create_key(name, environment, self.policy)))
+        return cast(ApiKey, await self._run(partial(calls.create_key, name, environment)))
 
     def list_api_keys(self, *, page_size: int = 100) -> AsyncIterator[ApiKey]:
         """Like :meth:`CertyneoHook.list_api_keys`, awaited."""
@@ -258,8 +249,7 @@ class CertyneoAsyncHook(CertyneoBaseHook):
 
     async def revoke_api_key(self, key_id: str) -> None:
         """Like :meth:`CertyneoHook.revoke_api_key`, awaited."""
-        await self.get_async_conn()
-        await self._run(calls.revoke_key(key_id, self.policy))
+        await self._run(partial(calls.revoke_key, key_id))
 
     async def _iterate(
         self,
@@ -273,8 +263,7 @@ class CertyneoAsyncHook(CertyneoBaseHook):
         while True:
             if pace is not None:
                 await pace()
-            await self.get_async_conn()
-            page = await self._run(calls.get_page(path, self.policy, page_size, cursor, extra))
+            page = await self._run(partial(calls.get_page, path, limit=page_size, cursor=cursor, extra=extra))
             for item in page.get("data", []):
                 yield item
             cursor = page.get("nextCursor")
