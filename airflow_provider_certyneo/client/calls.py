@@ -33,7 +33,7 @@ from airflow_provider_certyneo.client.protocol import (
     call_json,
     perform,
 )
-from airflow_provider_certyneo.client.timestamps import rfc3339
+from airflow_provider_certyneo.client.timestamps import instant, rfc3339
 from airflow_provider_certyneo.exceptions import CertyneoNotFoundError, CertyneoValidationError
 
 Call = Generator[Effect, Answer, Any]
@@ -110,13 +110,20 @@ def post_once(call: ApiCall, policy: RetryPolicy, find: Finder, reuse_since: dat
 def find_identical_document(
     filename: str, size: int, sha256: str, since: datetime, policy: RetryPolicy
 ) -> Call:
-    """The newest document uploaded since ``since`` with the same name, size and SHA-256, or None."""
-    oldest = rfc3339(since - CLOCK_SKEW)
+    """The newest document uploaded since ``since`` with the same name, size and SHA-256, or None. The list
+    is newest first, so the search ends at the first document created before ``since`` (less the clock
+    skew), or without a readable ``createdAt``."""
+    oldest = since - CLOCK_SKEW
+
+    def too_old(document: dict[str, Any]) -> bool:
+        created = instant(document.get("createdAt"))
+        return created is None or created < oldest
+
     document = yield from find_newest(
         "/documents",
         policy,
         wanted=lambda d: (d.get("sha256"), d.get("size"), d.get("filename")) == (sha256, size, filename),
-        too_old=lambda d: d.get("createdAt", "") < oldest,
+        too_old=too_old,
     )
     return document
 
