@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_certyneo.client.webhooks import EVENTS
 from airflow_provider_certyneo.exceptions import CertyneoValidationError
 
 MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
@@ -16,7 +17,6 @@ MAX_RECIPIENTS = 50
 MAX_DOCUMENTS = 20
 MAX_MESSAGE = 5000
 MAX_PAGE = 100
-WEBHOOK_EVENTS = ("envelope.created", "envelope.completed", "envelope.declined")
 ENVIRONMENTS = ("test", "live")
 SIGNING_ORDERS = ("PARALLEL", "SEQUENTIAL")
 # This machine: the only hosts plain http may reach (the bundled emulator, a local test receiver).
@@ -149,7 +149,7 @@ def check_webhook(url: Any, events: Any) -> tuple[str, list[str]]:
             "(plain http:// only to localhost, 127.0.0.1 or [::1], for a local receiver)"
         )
     if not events or isinstance(events, str):
-        raise invalid(f"events is {events!r}: pick a list from {', '.join(WEBHOOK_EVENTS)}")
+        raise invalid(f"events is {events!r}: pick a list from {', '.join(EVENTS)}")
     return url, list(events)
 
 
