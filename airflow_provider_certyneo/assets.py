@@ -14,8 +14,6 @@ from airflow_provider_certyneo.client.outcomes import OUTCOMES
 if TYPE_CHECKING:
     from airflow.sdk import Asset
 
-EVENT_TYPES = {"envelope.completed": "completed", "envelope.declined": "declined"}
-
 
 def asset_uri(conn_id: str = defaults.CONN_ID, outcome: str = "completed") -> str:
     if outcome not in OUTCOMES:

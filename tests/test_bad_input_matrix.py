@@ -156,6 +156,20 @@ MATRIX: list[tuple[str, Case, str, int]] = [
         0,
     ),
     (
+        "webhook over plain http",
+        lambda h, t, m, e: h.create_webhook(
+            "http://airflow.example.com/certyneo/webhooks/x", ["envelope.completed"]
+        ),
+        "must be an absolute https:// URL (plain http:// only to localhost",
+        0,
+    ),
+    (
+        "webhook url without a host",
+        lambda h, t, m, e: h.create_webhook("https:///certyneo/webhooks/x", ["envelope.completed"]),
+        "must be an absolute https:// URL",
+        0,
+    ),
+    (
         "non-UTF-8 manifest",
         lambda h, t, m, e: manifest(t, "pdf,subject\nx.pdf,Café\n".encode("cp1252")),
         "is not UTF-8 (bad byte at line 2)",

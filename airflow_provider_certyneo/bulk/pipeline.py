@@ -21,7 +21,7 @@ from airflow_provider_certyneo.bulk.progress import BulkProgress
 from airflow_provider_certyneo.client.calls import CLOCK_SKEW, envelope_identity
 from airflow_provider_certyneo.client.defaults import PROGRESS_INTERVAL
 from airflow_provider_certyneo.client.files import InspectedPdf, inspect_pdf
-from airflow_provider_certyneo.client.timestamps import parse_rfc3339, rfc3339
+from airflow_provider_certyneo.client.timestamps import instant, parse_rfc3339
 from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoInvalidStateError
 from airflow_provider_certyneo.governor.governor import key_fingerprint
 from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
@@ -49,10 +49,10 @@ async def already_made(hook: CertyneoAsyncHook, journal: Journal) -> dict[tuple[
     what a step whose journal line was lost left behind."""
     assert journal.started is not None
     since = parse_rfc3339(journal.started, "journal start") - CLOCK_SKEW
-    created_after = rfc3339(since)
     found: dict[tuple[str, tuple[str, ...]], Any] = {}
     async for envelope in hook.list_envelopes(updated_since=since):
-        if envelope.get("createdAt", "") >= created_after:
+        created = instant(envelope.get("createdAt"))
+        if created is not None and created >= since:
             found.setdefault(envelope_identity(envelope), envelope)
     return found
 

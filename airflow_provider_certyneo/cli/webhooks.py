@@ -9,8 +9,7 @@ import sys
 from typing import Any
 
 from airflow_provider_certyneo.client import defaults
-
-EVENTS = ["envelope.created", "envelope.completed", "envelope.declined"]
+from airflow_provider_certyneo.client.webhooks import EVENTS, OUTCOME_OF_EVENT
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,7 +24,13 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="the receiver as Certyneo reaches it: https://<your airflow>/certyneo/webhooks/<conn id>",
     )
-    register.add_argument("--events", nargs="+", default=EVENTS[1:], choices=EVENTS)
+    register.add_argument(
+        "--events",
+        nargs="+",
+        default=list(OUTCOME_OF_EVENT),
+        choices=EVENTS,
+        help="what to receive (default: the events the receiver turns into asset events: %(default)s)",
+    )
     commands.add_parser("list", help="list the webhooks of the connection's key")
     delete = commands.add_parser("delete", help="unregister a webhook")
     delete.add_argument("webhook_id")

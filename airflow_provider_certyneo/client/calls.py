@@ -8,7 +8,8 @@ does I/O. POSTs that are unsafe to repeat say how their lost answers are recover
 * both take ``reuse_since`` for a retried task: what an earlier try made since then is used, not made again;
 * send: the envelope is read; anything past DRAFT means the invitation went out (exactly once);
 * void/delete: the envelope or document is read; VOIDED or gone means done;
-* webhooks and keys are never repeated: their secret is shown only in the lost answer.
+* delete webhook / revoke key: the webhooks or keys are listed; gone, or ``revokedAt`` set, means done;
+* creating a webhook or a key is never repeated: its secret is shown only in the lost answer.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from airflow_provider_certyneo.client.protocol import (
     call_json,
     perform,
 )
-from airflow_provider_certyneo.client.timestamps import rfc3339
+from airflow_provider_certyneo.client.timestamps import instant, rfc3339
 from airflow_provider_certyneo.exceptions import CertyneoNotFoundError, CertyneoValidationError
 
 Call = Generator[Effect, Answer, Any]
@@ -111,13 +112,20 @@ def post_once(call: ApiCall, policy: RetryPolicy, find: Finder, reuse_since: dat
 def find_identical_document(
     filename: str, size: int, sha256: str, since: datetime, policy: RetryPolicy
 ) -> Call:
-    """The newest document uploaded since ``since`` with the same name, size and SHA-256, or None."""
-    oldest = rfc3339(since - CLOCK_SKEW)
+    """The newest document uploaded since ``since`` with the same name, size and SHA-256, or None. The list
+    is newest first, so the search ends at the first document created before ``since`` (less the clock
+    skew), or without a readable ``createdAt``."""
+    oldest = since - CLOCK_SKEW
+
+    def too_old(document: dict[str, Any]) -> bool:
+        created = instant(document.get("createdAt"))
+        return created is None or created < oldest
+
     document = yield from find_newest(
         "/documents",
         policy,
         wanted=lambda d: (d.get("sha256"), d.get("size"), d.get("filename")) == (sha256, size, filename),
-        too_old=lambda d: d.get("createdAt", "") < oldest,
+        too_old=too_old,
     )
     return document
 
@@ -278,8 +286,22 @@ def create_webhook(url: str, events: list[str], policy: RetryPolicy) -> Call:
     return webhook
 
 
+def find_by_id(path: str, object_id: str, policy: RetryPolicy) -> Call:
+    """The listed item of ``path`` with this id, or None: webhooks and keys have no ``GET /{id}`` route."""
+    item = yield from find_newest(path, policy, lambda item: item.get("id") == object_id)
+    return item
+
+
 def delete_webhook(webhook_id: str, policy: RetryPolicy) -> Call:
-    yield from call_json(ApiCall("DELETE", object_path("webhook", webhook_id)), policy)
+    """Unsafe to repeat: a second DELETE answers 404 although the first one deleted it. A lost answer is
+    recovered by listing the webhooks: gone means done."""
+    path = object_path("webhook", webhook_id)
+
+    def recover(policy: RetryPolicy) -> Call:
+        webhook = yield from find_by_id("/webhooks", webhook_id, policy)
+        return Recovered(None) if webhook is None else None
+
+    yield from call_json(ApiCall("DELETE", path, safe_to_repeat=False, recover=recover), policy)
 
 
 def create_key(name: str, environment: str | None, policy: RetryPolicy) -> Call:
@@ -294,4 +316,13 @@ def create_key(name: str, environment: str | None, policy: RetryPolicy) -> Call:
 
 
 def revoke_key(key_id: str, policy: RetryPolicy) -> Call:
-    yield from call_json(ApiCall("DELETE", object_path("key", key_id)), policy)
+    """Unsafe to repeat: the contract does not say what a second DELETE answers (a server may say 404). A
+    lost answer is recovered by reading the key's record in ``GET /keys``: ``revokedAt`` set means done. Not
+    listed at all is left to the repeated DELETE to report (404)."""
+    path = object_path("key", key_id)
+
+    def recover(policy: RetryPolicy) -> Call:
+        key = yield from find_by_id("/keys", key_id, policy)
+        return Recovered(None) if key is not None and key.get("revokedAt") else None
+
+    yield from call_json(ApiCall("DELETE", path, safe_to_repeat=False, recover=recover), policy)

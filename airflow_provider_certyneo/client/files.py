@@ -68,9 +68,17 @@ def inspect_pdf(source: Any) -> InspectedPdf:
     return InspectedPdf(path, size, digest.hexdigest())
 
 
+def safe_name(text: str) -> str:
+    """``text`` with every run of characters other than ASCII letters, digits, ``.``, ``_`` and ``-``
+    replaced by one ``_``: the provider's one rule for names it writes (downloads, bulk journals). Nothing
+    else changes, so a name made from the same text is the same name in every version (a resumed bulk run
+    finds its journal by it)."""
+    return SAFE_NAME.sub("_", text)
+
+
 def safe_filename(name: str) -> str:
     """A file name with no directory part and no characters a file system could misread."""
-    base = SAFE_NAME.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip("._")
+    base = safe_name(name.replace("\\", "/").rsplit("/", 1)[-1]).strip("._")
     return base or "document.pdf"
 
 

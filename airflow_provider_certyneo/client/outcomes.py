@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_certyneo.client.timestamps import instant
 from airflow_provider_certyneo.client.types import KNOWN_STATUSES, TERMINAL_STATUSES
 
 REACHABLE: dict[str, frozenset[str]] = {
@@ -50,13 +51,9 @@ def describe(envelope: dict[str, Any]) -> str:
 
 
 def _moment(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    """The instant in UTC, or None when missing or unreadable."""
+    moment = instant(text)
+    return None if moment is None else moment.astimezone(timezone.utc)
 
 
 def at(text: Any, day_of: Any = None) -> str:
@@ -93,8 +90,11 @@ def holding_up(envelope: dict[str, Any]) -> tuple[list[dict[str, Any]], str | No
         return pending, envelope.get("sentAt")
     turn = pending[0].get("order") or 0
     now_up = [r for r in pending if (r.get("order") or 0) == turn]
-    before = [r.get("signedAt") for r in signers if (r.get("order") or 0) < turn and r.get("signedAt")]
-    return now_up, max([str(b) for b in before], default=envelope.get("sentAt"))
+    before = [
+        (instant(r.get("signedAt")), r.get("signedAt")) for r in signers if (r.get("order") or 0) < turn
+    ]
+    signed = [(moment, text) for moment, text in before if moment is not None]
+    return now_up, max(signed)[1] if signed else envelope.get("sentAt")
 
 
 def progress(envelope: dict[str, Any]) -> str:

@@ -8,11 +8,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_certyneo.client import defaults
+from airflow_provider_certyneo.client.validation import LOCAL_HOSTS
 from airflow_provider_certyneo.exceptions import CertyneoConfigError
 from airflow_provider_certyneo.governor.governor import STORES
 
 KEY_PATTERN = re.compile(r"^sk_(test|live)_[A-Za-z0-9_-]{24,}$")
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+from airflow_provider_certyneo.client.webhooks import EVENTS
 from airflow_provider_certyneo.exceptions import CertyneoValidationError
 
 MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
@@ -15,9 +17,10 @@ MAX_RECIPIENTS = 50
 MAX_DOCUMENTS = 20
 MAX_MESSAGE = 5000
 MAX_PAGE = 100
-WEBHOOK_EVENTS = ("envelope.created", "envelope.completed", "envelope.declined")
 ENVIRONMENTS = ("test", "live")
 SIGNING_ORDERS = ("PARALLEL", "SEQUENTIAL")
+# This machine: the only hosts plain http may reach (the bundled emulator, a local test receiver).
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -126,11 +129,27 @@ def check_page_size(limit: int) -> int:
     return limit
 
 
+def receiver_url_allowed(url: Any) -> bool:
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        host = parts.hostname if parts is not None else None
+    except ValueError:
+        return False
+    if parts is None or not host:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and host in LOCAL_HOSTS)
+
+
 def check_webhook(url: Any, events: Any) -> tuple[str, list[str]]:
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise invalid(f"webhook url {url!r} must be an absolute https:// URL")
+    """An absolute https URL with a host: Certyneo posts signed events there, and over plain http anyone on
+    the way could read them. Plain http only to this machine (a local receiver in tests and demos)."""
+    if not receiver_url_allowed(url):
+        raise invalid(
+            f"webhook url {url!r} must be an absolute https:// URL "
+            "(plain http:// only to localhost, 127.0.0.1 or [::1], for a local receiver)"
+        )
     if not events or isinstance(events, str):
-        raise invalid(f"events is {events!r}: pick a list from {', '.join(WEBHOOK_EVENTS)}")
+        raise invalid(f"events is {events!r}: pick a list from {', '.join(EVENTS)}")
     return url, list(events)
 
 

@@ -15,6 +15,10 @@ from airflow_provider_certyneo.exceptions import CertyneoWebhookError
 
 SIGNATURE_HEADER = "X-Certyneo-Signature"
 PREFIX = "sha256="
+# The events a webhook can subscribe to (the contract's list), and the two that end a contract, with the
+# asset outcome each becomes (``certyneo://{conn_id}/envelopes/{outcome}``).
+EVENTS = ("envelope.created", "envelope.completed", "envelope.declined")
+OUTCOME_OF_EVENT = {"envelope.completed": "completed", "envelope.declined": "declined"}
 
 
 def verify_webhook_signature(raw_body: bytes, signature_header: str | None, secret: str) -> None:

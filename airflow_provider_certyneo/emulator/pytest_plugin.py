@@ -3,8 +3,10 @@
 ``certyneo_emulator`` gives each test a clean emulator (state, counters, settings and faults reset) and sets
 ``AIRFLOW_CONN_CERTYNEO_DEFAULT`` to point at it, so hooks, operators and DAGs run unchanged.
 
-Registered for every pytest session of an environment with the ``emulator`` extra, so it imports nothing
-heavy (FastAPI, uvicorn, pypdf) until a test asks for the fixture.
+Registered (``pytest11`` entry point) for every pytest session of any environment where the provider is
+installed, with or without the ``emulator`` extra; so it imports nothing heavy (FastAPI, uvicorn, pypdf)
+until a test asks for the fixture, and only that test needs the extra (``pip install
+'airflow-provider-certyneo[emulator]'``).
 """
 
 from __future__ import annotations

@@ -109,6 +109,9 @@ class Runtime:
                 "sends": dict(self.store.sends),
                 "envelopes": len(self.store.envelopes),
                 "documents": len(self.store.documents),
+                "webhooks": len(self.store.webhooks),
+                "keys": len(self.store.keys),
+                "revokedKeys": sum(1 for k in self.store.keys.values() if k.revoked_at is not None),
                 "webhookDeliveries": len(self.deliveries),
             }
 

@@ -310,7 +310,7 @@ class CertyneoHook(CertyneoBaseHook):
     def create_webhook(self, url: str, events: list[str]) -> Webhook:
         """Register a webhook; the answer holds its ``secret``, shown only this once. Never repeated.
 
-        :param url: the receiver's absolute https URL.
+        :param url: the receiver's absolute https URL (plain http only to this machine: a local receiver).
         :param events: among ``envelope.created``, ``envelope.completed``, ``envelope.declined``.
         """
         return cast(Webhook, self._run(partial(calls.create_webhook, url, events)))

@@ -21,9 +21,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from airflow_provider_certyneo.assets import EVENT_TYPES
 from airflow_provider_certyneo.client.outcomes import event_payload
-from airflow_provider_certyneo.client.webhooks import SIGNATURE_HEADER, MalformedEventError, check_event
+from airflow_provider_certyneo.client.webhooks import (
+    OUTCOME_OF_EVENT,
+    SIGNATURE_HEADER,
+    MalformedEventError,
+    check_event,
+)
 from airflow_provider_certyneo.exceptions import CertyneoWebhookError
 from airflow_provider_certyneo.plugins.asset_events import record_asset_event
 
@@ -91,7 +95,7 @@ def create_app() -> FastAPI:
             return refuse(
                 401, "the delivery is not signed with this connection's webhook secret, or is stale"
             )
-        outcome = EVENT_TYPES.get(event["type"])
+        outcome = OUTCOME_OF_EVENT.get(event["type"])
         if outcome is None:
             return JSONResponse({"status": "ignored", "event_id": event["id"]})
         envelope = (event.get("data") or {}).get("envelope") if isinstance(event.get("data"), dict) else None

@@ -4,16 +4,20 @@ emulator's own counters."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
+from airflow_provider_certyneo.emulator import api
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.emulator.server import emulator_process
@@ -152,20 +156,13 @@ def test_unreachable_server_is_a_connection_error(monkeypatch: pytest.MonkeyPatc
     assert key not in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("POST", "/documents$"),
-        ("POST", "/envelopes$"),
-        ("POST", "/send$"),
-        ("PATCH", "/envelopes/"),
-        ("DELETE", "/envelopes/"),
-    ],
-)
-def test_lost_answers_on_mutating_routes_apply_once(
-    hook: CertyneoHook, certyneo_emulator: CertyneoEmulator, pdf_file: Path, method: str, path: str
-) -> None:
-    certyneo_emulator.control.set_faults({"action": "lost", "method": method, "path": path, "times": 1})
+Lose = Callable[[], None]
+Scenario = Callable[[CertyneoHook, CertyneoEmulator, Path, Lose], None]
+
+
+def lifecycle(hook: CertyneoHook, emulator: CertyneoEmulator, pdf_file: Path, lose: Lose) -> None:
+    """Upload, create, patch, send, void: with one of these answers lost, each applies once."""
+    lose()
     document = hook.upload_document(pdf_file)
     envelope = hook.create_envelope("S", [document["id"]], SIGNER)
     patched = hook.update_envelope(envelope["id"], subject="S2")
@@ -175,20 +172,118 @@ def test_lost_answers_on_mutating_routes_apply_once(
     assert sent["status"] == "SENT"
     assert voided is not None
     assert voided["status"] == "VOIDED"
-    counters = certyneo_emulator.control.counters()
-    assert certyneo_emulator.control.faults()[0]["fired"] == 1
+    counters = emulator.control.counters()
     assert counters["documents"] == 1
     assert counters["envelopes"] == 1
     assert counters["sends"] == {envelope["id"]: 1}
 
 
-def test_unsafe_post_is_not_repeated(hook: CertyneoHook, certyneo_emulator: CertyneoEmulator) -> None:
-    certyneo_emulator.control.set_faults(
-        {"action": "lost", "method": "POST", "path": "/webhooks$", "times": 1}
-    )
+def delete_document(hook: CertyneoHook, emulator: CertyneoEmulator, pdf_file: Path, lose: Lose) -> None:
+    document = hook.upload_document(pdf_file)
+    lose()
+    hook.delete_document(document["id"])
+    assert emulator.control.counters()["documents"] == 0
+
+
+def delete_draft(hook: CertyneoHook, emulator: CertyneoEmulator, pdf_file: Path, lose: Lose) -> None:
+    envelope = hook.create_envelope("S", [hook.upload_document(pdf_file)["id"]], SIGNER)
+    lose()
+    assert hook.void_envelope(envelope["id"]) is None
+    assert emulator.control.counters()["envelopes"] == 0
+
+
+def create_webhook(hook: CertyneoHook, emulator: CertyneoEmulator, pdf_file: Path, lose: Lose) -> None:
+    """Never repeated (its secret is only in the lost answer): the unknown outcome is raised with advice."""
+    lose()
     with pytest.raises(CertyneoOutcomeUnknownError, match="delete any duplicate"):
         hook.create_webhook("https://example.com/h", ["envelope.completed"])
-    assert certyneo_emulator.control.counters()["requests"]["POST /api/v1/webhooks"] == 1
+    assert emulator.control.counters()["webhooks"] == 1
+
+
+def delete_webhook(hook: CertyneoHook, emulator: CertyneoEmulator, pdf_file: Path, lose: Lose) -> None:
+    webhook = hook.create_webhook("https://example.com/h", ["envelope.completed"])
+    lose()
+    hook.delete_webhook(webhook["id"])
+    assert emulator.control.counters()["webhooks"] == 0
+
+
+def create_key(hook: CertyneoHook, emulator: CertyneoEmulator, pdf_file: Path, lose: Lose) -> None:
+    """Never repeated (its secret is only in the lost answer): the unknown outcome is raised with advice."""
+    keys = emulator.control.counters()["keys"]
+    lose()
+    with pytest.raises(CertyneoOutcomeUnknownError, match="revoke any you did not expect"):
+        hook.create_api_key("lost answer")
+    assert emulator.control.counters()["keys"] == keys + 1
+
+
+def revoke_key(hook: CertyneoHook, emulator: CertyneoEmulator, pdf_file: Path, lose: Lose) -> None:
+    key = hook.create_api_key("to revoke")
+    lose()
+    hook.revoke_api_key(key["id"])
+    assert [k["revokedAt"] is not None for k in hook.list_api_keys() if k["id"] == key["id"]] == [True]
+    assert emulator.control.counters()["revokedKeys"] == 1
+
+
+# Every mutating route of the contract: (route as the emulator counts it, the scenario run with its answer
+# lost once, whether the request may go out again). Only PATCH is repeated (it sets the same fields again);
+# every other lost answer is recovered by reading, or raised as an unknown outcome, never sent twice.
+LOST_ANSWERS: list[tuple[str, Scenario, bool]] = [
+    ("POST /api/v1/documents", lifecycle, False),
+    ("DELETE /api/v1/documents/{id}", delete_document, False),
+    ("POST /api/v1/envelopes", lifecycle, False),
+    ("PATCH /api/v1/envelopes/{id}", lifecycle, True),
+    ("DELETE /api/v1/envelopes/{id}", lifecycle, False),
+    ("DELETE /api/v1/envelopes/{id}", delete_draft, False),
+    ("POST /api/v1/envelopes/{id}/send", lifecycle, False),
+    ("POST /api/v1/webhooks", create_webhook, False),
+    ("DELETE /api/v1/webhooks/{id}", delete_webhook, False),
+    ("POST /api/v1/keys", create_key, False),
+    ("DELETE /api/v1/keys/{id}", revoke_key, False),
+]
+
+
+def fault_for(route: str) -> dict[str, Any]:
+    """The emulator fault that loses the answer to the first request on ``route`` (and on no other)."""
+    method, path = route.split(" ")
+    pattern = re.escape(path.removeprefix("/api/v1")).replace(re.escape("{id}"), "[^/]+") + "$"
+    return {"action": "lost", "method": method, "path": pattern, "times": 1}
+
+
+@pytest.mark.parametrize(
+    ("route", "scenario", "may_repeat"),
+    LOST_ANSWERS,
+    ids=[f"{route}-{scenario.__name__}" for route, scenario, _ in LOST_ANSWERS],
+)
+def test_lost_answers_on_mutating_routes_apply_once(
+    hook: CertyneoHook,
+    certyneo_emulator: CertyneoEmulator,
+    pdf_file: Path,
+    route: str,
+    scenario: Scenario,
+    may_repeat: bool,
+) -> None:
+    """The answer to ``route`` is lost once, after the scenario's set-up (the emulator applies the request,
+    then drops the connection): the call still returns its result (or, for what is never repeated, the
+    unknown-outcome error with its advice), and the change is applied exactly once, on the emulator's own
+    counters."""
+    scenario(
+        hook, certyneo_emulator, pdf_file, lambda: certyneo_emulator.control.set_faults(fault_for(route))
+    )
+    assert [rule["fired"] for rule in certyneo_emulator.control.faults()] == [1]
+    if not may_repeat:
+        assert certyneo_emulator.control.counters()["requests"][route] == 1
+
+
+def test_the_lost_answer_matrix_covers_every_mutating_route() -> None:
+    """A route added to the emulator (the contract) without a lost-answer case fails here."""
+    mutating = {
+        f"{method} {re.sub(r'{[^}]+}', '{id}', route.path)}"
+        for route in api.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+        if method in ("POST", "PUT", "PATCH", "DELETE")
+    }
+    assert mutating == {route for route, _, _ in LOST_ANSWERS}
 
 
 @pytest.mark.asyncio

@@ -107,6 +107,15 @@ def test_webhooks_and_keys(hook: CertyneoHook, certyneo_emulator: CertyneoEmulat
     assert any(k["revokedAt"] for k in hook.list_api_keys() if k["id"] == key["id"])
 
 
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/hook", "http://localhost/certyneo/webhooks/x", "http://[::1]:9/h"]
+)
+def test_plain_http_webhooks_only_to_this_machine(hook: CertyneoHook, url: str) -> None:
+    """A local receiver (the tests', a demo's) may be plain http; anything else must be https (see the
+    bad-input matrix)."""
+    assert hook.create_webhook(url, ["envelope.completed"])["url"] == url
+
+
 def test_test_connection(hook: CertyneoHook, connection: Any) -> None:
     ok, message = hook.test_connection()
     assert ok

@@ -84,3 +84,17 @@ def test_stale_and_replayed_events_are_refused() -> None:
     with pytest.raises(CertyneoWebhookError, match="already received"):
         verifier.verify(fresh, sign(fresh))
     assert SECRET not in repr(verifier)
+
+
+def test_event_names_have_one_home() -> None:
+    """The CLI offers the contract's events and by default subscribes to those the receiver turns into asset
+    events; the emulator (which imports nothing of the provider) serves the same list."""
+    from airflow_provider_certyneo.cli.webhooks import parser
+    from airflow_provider_certyneo.client.webhooks import EVENTS, OUTCOME_OF_EVENT
+    from airflow_provider_certyneo.emulator.models import WEBHOOK_EVENTS
+
+    assert set(OUTCOME_OF_EVENT) < set(EVENTS)
+    assert WEBHOOK_EVENTS == EVENTS
+    assert parser().parse_args(["register", "--url", "https://a.example"]).events == list(OUTCOME_OF_EVENT)
+    with pytest.raises(SystemExit):
+        parser().parse_args(["register", "--url", "https://a.example", "--events", "envelope.signed"])
