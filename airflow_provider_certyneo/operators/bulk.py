@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_certyneo.bulk.journal import Journal
 
-SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 SHOWN_FAILURES = 50
 
 
@@ -83,16 +81,16 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
 
     def _journal(self, context: Context) -> Journal:
         from airflow_provider_certyneo.bulk.journal import Journal
-        from airflow_provider_certyneo.client.files import as_path
+        from airflow_provider_certyneo.client.files import as_path, safe_name
 
         if self.journal:
             return Journal(self.journal)
         ti = context["ti"]
         mapped = f".{ti.map_index}" if ti.map_index is not None and ti.map_index >= 0 else ""
-        name = SAFE.sub("_", f"{ti.dag_id}.{ti.run_id}.{ti.task_id}{mapped}") + ".journal.jsonl"
+        name = safe_name(f"{ti.dag_id}.{ti.run_id}.{ti.task_id}{mapped}") + ".journal.jsonl"
         if self.manifest:
             manifest = as_path(self.manifest)
-            return Journal(manifest.parent / ".certyneo" / f"{SAFE.sub('_', manifest.name)}.{name}")
+            return Journal(manifest.parent / ".certyneo" / f"{safe_name(manifest.name)}.{name}")
         home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
         return Journal(os.path.join(home, "certyneo-journals", name))
 

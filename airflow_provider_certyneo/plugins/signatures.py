@@ -13,13 +13,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
 from airflow_provider_certyneo import xcom
 from airflow_provider_certyneo.client import defaults
 from airflow_provider_certyneo.client.outcomes import recipients_of
+from airflow_provider_certyneo.client.timestamps import instant
 
 log = logging.getLogger(__name__)
 
@@ -279,5 +280,6 @@ def waiting_rows(made: list[Made]) -> tuple[list[Row], list[str]]:
             if m.conn_id == conn_id and m.envelope_id in waiting:
                 envelope = waiting[m.envelope_id]
                 rows.append(Row(m, envelope=envelope, recipients=recipients_of(envelope)))
-    rows.sort(key=lambda r: str((r.envelope or {}).get("sentAt") or ""))
+    unsent = datetime.min.replace(tzinfo=timezone.utc)
+    rows.sort(key=lambda r: instant((r.envelope or {}).get("sentAt")) or unsent)
     return rows, problems
