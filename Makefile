@@ -2,6 +2,8 @@
 #   make quickstart   installs into .venv, runs the quick-start DAG end to end against the bundled emulator
 #   make test         installs what the tests need, runs ruff, mypy and the whole suite on the newest
 #                     Airflow, then a smoke run on the oldest supported Airflow (3.1)
+# The fast lane for your own loop (not a set-up command: it expects `make test` to have installed once):
+#   make check        ruff, mypy and the tests that need no Airflow processes and take under a few seconds
 
 PYTHON ?= python3
 AIRFLOW_NEWEST ?= 3.3.2
@@ -10,7 +12,7 @@ VENV := .venv
 VENV_OLDEST := .venv-airflow31
 UV = $(VENV)/bin/uv
 
-.PHONY: quickstart test lint unit smoke benchmarks clean system-packages
+.PHONY: quickstart test check lint unit smoke benchmarks clean system-packages
 
 # Debian's redis-server for the tests and benchmarks of the shared rate governor, and Debian's chromium for
 # the browser test (installed where missing; no browser is ever downloaded by Playwright).
@@ -46,8 +48,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# Two processes grouped by file, then the timing-sensitive files (marker serial) alone.
 unit: $(VENV)/.installed system-packages
-	$(VENV)/bin/python -m pytest -q
+	$(PYTEST) -n 2 --dist loadfile -m "not serial"
+	$(PYTEST) -m serial
+
+check: lint
+	$(PYTEST) -n 2 --dist loadfile -m "not slow and not serial and not deployment and not ui" --durations=5
 
 smoke: $(VENV_OLDEST)/.installed
 	$(VENV_OLDEST)/bin/python -m pytest -q -m smoke

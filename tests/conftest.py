@@ -13,7 +13,7 @@ _HOME = tempfile.mkdtemp(prefix="certyneo-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _HOME
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-# dag.test() runs triggers inline, with no scheduler to race: no need to hold events back (see waiting.py)
+# dag.test() runs triggers inline, with no scheduler to race: no need to hold events (see triggers/timing.py)
 os.environ.setdefault("AIRFLOW__CERTYNEO__RESUME_HOLD_SECONDS", "0")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "example_dags")
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME}/airflow.db")
