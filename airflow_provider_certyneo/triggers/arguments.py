@@ -30,11 +30,16 @@ def _epoch_or_none(name: str, value: Any) -> float | None:
     return float(value)
 
 
+def non_empty_string_arg(name: str, value: Any) -> str:
+    """A non-empty string (an id)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, not {value!r}")
+    return value
+
+
 def conn_id_arg(value: Any) -> str:
     """A non-empty connection id."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"certyneo_conn_id must be a non-empty string, not {value!r}")
-    return value
+    return non_empty_string_arg("certyneo_conn_id", value)
 
 
 def seconds_arg(name: str, value: Any) -> float:
@@ -46,9 +51,7 @@ def seconds_arg(name: str, value: Any) -> float:
 
 def envelope_id_arg(value: Any) -> str:
     """A non-empty envelope id."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"envelope_id must be a non-empty string, not {value!r}")
-    return value
+    return non_empty_string_arg("envelope_id", value)
 
 
 def envelope_ids_arg(value: Any) -> list[str]:
