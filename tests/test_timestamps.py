@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from functools import partial
@@ -140,3 +141,46 @@ def test_whose_turn_since_is_the_latest_signature_as_an_instant() -> None:
     assert since == JUST_AFTER
     recipients[1]["signedAt"] = "not a time"
     assert holding_up(envelope)[1] == JUST_BEFORE
+
+
+@pytest.mark.asyncio
+async def test_a_change_just_after_the_known_state_is_logged(
+    monkeypatch: pytest.MonkeyPatch, output: Callable[[], str]
+) -> None:
+    """The waiting trigger skips the progress line of the state its caller already logged (``known_as_of``)
+    and logs every later change: one half a second after a trimmed ``…:00Z`` is later, although as text it
+    sorts before it (the old text comparison took it for the known state and logged nothing)."""
+    from airflow_provider_certyneo.triggers import envelope as module
+    from airflow_provider_certyneo.triggers.watcher import Update
+
+    signers = [{"name": "A", "email": "a@example.com", "order": 1}, {"name": "B", "email": "b@example.com"}]
+
+    def state(status: str, updated_at: str, signed: int) -> dict[str, Any]:
+        recipients = [
+            {**r, "role": "SIGNER", "status": "SIGNED" if i < signed else "PENDING", "signedAt": updated_at}
+            for i, r in enumerate(signers)
+        ]
+        return {"id": "env_1", "status": status, "updatedAt": updated_at, "recipients": recipients}
+
+    class Watcher:
+        async def updates(self, *args: Any) -> AsyncIterator[Update]:
+            yield Update(envelope=state("SENT", JUST_BEFORE, 0))  # the state the caller logged
+            yield Update(envelope=state("SENT", WINDOW_START, 1))  # half a second later: B's turn
+            yield Update(envelope=state("COMPLETED", JUST_AFTER, 2))
+
+    monkeypatch.setattr(module, "watcher_for", lambda *args: Watcher())
+    trigger = module.CertyneoEnvelopeTrigger("env_1", poll_interval=1, known_as_of=JUST_BEFORE)
+    assert (await trigger.outcome()).status == "success"
+    logged = re.findall(r"envelope env_1: (\d of \d signed)", output())
+    assert logged == ["1 of 2 signed", "2 of 2 signed"]
+
+
+def test_the_asset_watcher_forgets_deliveries_older_than_the_overlap_as_instants() -> None:
+    """The envelopes the asset watcher delivered are kept only while the next look can list them again
+    (within the overlap before its cursor), compared as instants."""
+    from airflow_provider_certyneo.triggers.events import still_in_overlap
+    from airflow_provider_certyneo.triggers.timing import OVERLAP
+
+    cursor = parse_rfc3339(WINDOW_START) + OVERLAP
+    kept = still_in_overlap({"env_old": JUST_BEFORE, "env_new": JUST_AFTER, "env_bad": "?"}, cursor)
+    assert kept == {"env_new": JUST_AFTER}
