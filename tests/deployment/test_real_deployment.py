@@ -293,7 +293,21 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
         stack.stop_process("dag-processor")
         stack.env_for["dag-processor"] = {"CERTYNEO_WATCH": "true"}
         stack.start_process("dag-processor")
-        time.sleep(15)  # re-parsed with its watcher, which the triggerer then starts
+        # Re-parsed with its watcher, which the triggerer then starts: it first replays its lookback (the
+        # pushed envelope among them). Sign the next one only once that replay has been archived: an asset
+        # event landing while the scheduler creates the run for the previous ones can be left out of both
+        # runs (Airflow clears the DAG's queue with the run), which is not what this test is about.
+        until = time.monotonic() + 180
+        while (
+            not [
+                e for e in asset_events_of(api, pushed) if envelope_of(e["extra"]).get("source") == "watcher"
+            ]
+            or api.json("GET", f"/dags/{ARCHIVE}/dagRuns", params={"state": ["queued", "running"]})[
+                "total_entries"
+            ]
+        ):
+            assert time.monotonic() < until, "the watcher did not replay its lookback\n" + stack.tail()
+            time.sleep(1)
         pulled = sign_one(hook, "Politique (pull)", pdf)
         record = wait_archived(deployment, pulled)
         assert record["source"] == "watcher"
