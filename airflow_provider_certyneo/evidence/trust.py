@@ -52,7 +52,10 @@ def load_trust_roots(sources: Iterable[tuple[Any, str]]) -> list[Any]:
         if value is None:
             continue
         for text in _texts(value, origin):
-            blocks = list(pem.unarmor(text.encode("ascii", "replace"), multiple=True))
+            try:
+                blocks = list(pem.unarmor(text.encode("ascii", "replace"), multiple=True))
+            except (ValueError, TypeError) as exc:
+                raise CertyneoConfigError(f"{origin} holds unreadable PEM ({exc}); {HOW}") from None
             if not blocks:
                 raise CertyneoConfigError(f"{origin} holds no PEM certificate; {HOW}")
             for kind, _, der in blocks:
