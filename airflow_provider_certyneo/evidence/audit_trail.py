@@ -5,7 +5,7 @@ signed PDF archived beside it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ def _same_moment(a: Any, b: Any) -> bool:
 def check_trail(
     trail: dict[str, Any],
     envelope: Mapping[str, Any],
-    documents: list[Mapping[str, Any]],
+    documents: Sequence[Mapping[str, Any]],
     uploaded_sha256: Mapping[str, str],
     signed_sha256: str,
     report: Report,

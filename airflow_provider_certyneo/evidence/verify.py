@@ -5,7 +5,7 @@ it has just archived; ``certyneo-evidence verify`` runs it again, later, on what
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_certyneo.evidence.audit_trail import TRAIL_ATTACHMENT, check_trail, parse_trail
@@ -17,7 +17,7 @@ def verify_evidence(
     signed_pdf: bytes,
     audit_trail_pdf: bytes,
     envelope: Mapping[str, Any],
-    documents: list[Mapping[str, Any]],
+    documents: Sequence[Mapping[str, Any]],
     trust_roots: list[Any],
     uploaded_sha256: Mapping[str, str] | None = None,
 ) -> Report:
