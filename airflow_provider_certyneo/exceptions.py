@@ -82,6 +82,12 @@ class CertyneoWaitError(CertyneoError, AirflowFailException):
     retryable = False
 
 
+class CertyneoEvidenceError(CertyneoError, AirflowFailException):
+    """Archived evidence did not verify (seal, audit trail or hashes): retrying downloads the same bytes."""
+
+    retryable = False
+
+
 class CertyneoRateLimitedError(CertyneoError):
     """429 answers outlasted the time allowed for waiting on the rate limit."""
 

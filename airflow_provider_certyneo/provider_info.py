@@ -65,6 +65,12 @@ CONNECTION_FIELDS: dict[str, Any] = {
         "{base_url} and {envelope_id} are filled in.",
         "schema": {"type": ["string", "null"], "default": defaults.DASHBOARD_URL_TEMPLATE},
     },
+    "evidence_trust_roots": {
+        "label": "Evidence trust roots",
+        "description": "PEM text, or the path of a PEM file, of the root certificates Certyneo's seals must "
+        "chain to (CertyneoArchiveEvidenceOperator verifies archived evidence against them).",
+        "schema": {"type": ["string", "null"], "default": None},
+    },
     "webhook_secret": {
         "label": "Webhook secret",
         "description": "The whsec_… secret Certyneo gave when the receiver was registered "
@@ -113,6 +119,7 @@ def provider_info() -> dict[str, Any]:
                     "airflow_provider_certyneo.operators.bulk",
                     "airflow_provider_certyneo.operators.document",
                     "airflow_provider_certyneo.operators.envelope",
+                    "airflow_provider_certyneo.operators.evidence",
                 ],
             }
         ],

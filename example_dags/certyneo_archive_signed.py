@@ -9,13 +9,14 @@ Scheduled on the asset ``certyneo://certyneo_default/envelopes/completed``. Two 
 * **pull** (Airflow behind a firewall): set ``CERTYNEO_WATCH=true`` where the DAG is parsed; a watcher in
   the triggerer asks Certyneo what changed once per ``CERTYNEO_POLL_INTERVAL`` seconds.
 
-Several signatures can land in one run, so the task loops over every triggering event. Delivery is at least
-once and archiving is idempotent: an envelope whose evidence record exists is skipped.
+Several signatures can land in one run, so every triggering event's envelope is archived. Each bundle (signed
+PDF, audit trail, ``evidence.json``) is verified first: PAdES seals chaining to the connection's
+``evidence_trust_roots``, the audit trail's documents, signers and signed-PDF hash. Delivery is at least once
+and archiving is idempotent: an envelope whose verified bundle is complete is skipped.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -23,6 +24,7 @@ import pendulum
 from airflow.sdk import DAG, task
 
 from airflow_provider_certyneo.assets import contracts_asset
+from airflow_provider_certyneo.operators.evidence import CertyneoArchiveEvidenceOperator
 
 CONN_ID = os.environ.get("CERTYNEO_CONN_ID", "certyneo_default")
 ARCHIVE = os.environ.get("CERTYNEO_ARCHIVE", "file:///tmp/certyneo-archive")
@@ -40,34 +42,28 @@ with DAG(
     tags=["certyneo", "example", "event-driven"],
 ) as dag:
 
-    @task
-    def archive_signed(**context: Any) -> list[str]:
-        """Archive every envelope of the triggering events, once each."""
-        from airflow.sdk import ObjectStoragePath
-
+    @task(multiple_outputs=True)
+    def signed_envelopes(**context: Any) -> dict[str, Any]:
+        """The envelopes of every triggering event, once each, with what the event said about them."""
         from airflow_provider_certyneo.assets import envelope_of
-        from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+        from airflow_provider_certyneo.evidence.archive import RESERVED
 
         envelopes: dict[str, dict[str, Any]] = {}
         for events in context["triggering_asset_events"].values():
             for event in events:
                 payload = envelope_of(event.extra or {})
                 if payload.get("envelope_id"):
-                    envelopes[payload["envelope_id"]] = payload
-        archived = []
-        with CertyneoHook(CONN_ID) as hook:
-            for envelope_id, payload in envelopes.items():
-                folder = f"{ARCHIVE}/signed/{envelope_id}/"
-                evidence = ObjectStoragePath(f"{folder}evidence.json")
-                if evidence.exists():
-                    print(f"{envelope_id}: already archived (event {payload.get('event_id')})")
-                    continue
-                signed = hook.download_signed_document(envelope_id, folder, overwrite=True)
-                trail = hook.download_audit_trail(envelope_id, folder, overwrite=True)
-                record = {**payload, "signed_document": signed, "audit_trail": trail}
-                evidence.write_text(json.dumps(record, indent=2, sort_keys=True))
-                print(f"{envelope_id}: archived '{payload.get('subject')}' to {folder}")
-                archived.append(envelope_id)
-        return archived
+                    envelopes[payload["envelope_id"]] = {
+                        k: v for k, v in payload.items() if k not in RESERVED
+                    }
+        return {"envelope_ids": list(envelopes), "record_extra": envelopes}
 
-    archive_signed()
+    signed: Any = signed_envelopes()  # one XCom per key (multiple_outputs)
+    # idempotent: an envelope whose verified bundle is complete is skipped (delivery is at least once)
+    CertyneoArchiveEvidenceOperator(
+        task_id="archive_signed",
+        certyneo_conn_id=CONN_ID,
+        envelope_ids=signed["envelope_ids"],
+        record_extra=signed["record_extra"],
+        destination=f"{ARCHIVE}/signed/",
+    )

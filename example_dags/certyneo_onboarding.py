@@ -3,14 +3,13 @@
 Daily: pick up the day's new hires from a file drop (``<drop>/<YYYY-MM-DD>.csv`` with ``name,email,
 start_date``), send each an employment contract signed in sequence — the employee first, then HR — wait
 for the signatures with the deferrable sensor, archive the evidence by date (signed PDF, audit trail and
-their SHA-256 in ``evidence.json``), and void the envelopes still unsigned when the deadline passes so
-that nobody signs a contract the company has given up on.
+``evidence.json``, verified: seals, audit trail, hashes), and void the envelopes still unsigned when the
+deadline passes so that nobody signs a contract the company has given up on.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from airflow_provider_certyneo.operators.envelope import (
     CertyneoCreateEnvelopeOperator,
     CertyneoSendEnvelopeOperator,
 )
+from airflow_provider_certyneo.operators.evidence import CertyneoArchiveEvidenceOperator
 from airflow_provider_certyneo.sensors.envelope import CertyneoEnvelopeSensor
 
 FILES = Path(__file__).parent / "files"
@@ -93,31 +93,6 @@ with DAG(
     ).expand(envelope_id=create.output)
 
     @task(trigger_rule="all_done")
-    def archive(envelope_id: str, **context: Any) -> dict[str, Any]:
-        """Signed PDF + audit trail + evidence.json under <archive>/<date>/<envelope id>/."""
-        from airflow_provider_certyneo.client.files import as_path
-        from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-
-        with CertyneoHook() as hook:
-            envelope = hook.get_envelope(envelope_id)
-            if envelope["status"] != "COMPLETED":
-                raise AirflowSkipException(f"{envelope_id} is {envelope['status']}: nothing to archive")
-            folder = f"{ARCHIVE}/{run_day(context)}/{envelope_id}/"
-            evidence = {
-                "envelope_id": envelope_id,
-                "subject": envelope["subject"],
-                "completed_at": envelope["completedAt"],
-                "signers": [
-                    {"email": r["email"], "signed_at": r["signedAt"]} for r in envelope["recipients"]
-                ],
-                "signed_document": hook.download_signed_document(envelope_id, folder, overwrite=True),
-                "audit_trail": hook.download_audit_trail(envelope_id, folder, overwrite=True),
-            }
-        with (as_path(folder) / "evidence.json").open("w") as handle:
-            handle.write(json.dumps(evidence, indent=2))
-        return evidence
-
-    @task(trigger_rule="all_done")
     def void_unsigned(envelope_ids: list[str]) -> list[str]:
         """Past the deadline, an unsigned contract is withdrawn: void what is still waiting."""
         from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
@@ -137,8 +112,14 @@ with DAG(
         contracts failed would be green."""
         raise AirflowFailException("some tasks of this run failed: see the failed task instances")
 
+    # signed PDF + audit trail + evidence.json under <archive>/<date>/<envelope id>/, each verified (PAdES
+    # seals to the connection's evidence_trust_roots, audit trail, hashes) before it is called evidence
+    archived = CertyneoArchiveEvidenceOperator.partial(
+        task_id="archive",
+        trigger_rule="all_done",
+        destination=ARCHIVE + "/{{ (dag_run.logical_date or dag_run.run_after) | ds }}/",
+    ).expand(envelope_ids=create.output)
     send >> wait
-    archived = archive.expand(envelope_id=create.output)
     voided = void_unsigned(create.output)
     wait >> [archived, voided]
     [create, send, wait, archived, voided] >> fail_if_any_task_failed()

@@ -34,6 +34,8 @@ class CertyneoSettings:
     rate_limit_store: str = defaults.RATE_LIMIT_STORE
     rate_limit_redis_conn_id: str | None = None
     dashboard_url_template: str = defaults.DASHBOARD_URL_TEMPLATE
+    # PEM text or path(s) of the roots Certyneo's seals must chain to (CertyneoArchiveEvidenceOperator)
+    evidence_trust_roots: Any = field(default=None, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -178,4 +180,5 @@ def settings_from_connection(conn: Any) -> CertyneoSettings:
         rate_limit_store=store,
         rate_limit_redis_conn_id=redis_conn_id,
         dashboard_url_template=_dashboard_template(conn_id, extra),
+        evidence_trust_roots=_extra_value(extra, "evidence_trust_roots"),
     )

@@ -7,7 +7,13 @@ import importlib.util
 import sys
 
 INSTALL = 'pip install "airflow-provider-certyneo[emulator]"'
-NEEDS = {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart", "pypdf": "pypdf"}
+NEEDS = {
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
+    "multipart": "python-multipart",
+    "pypdf": "pypdf",
+    "pyhanko": "pyhanko",
+}
 
 
 def missing_distributions() -> list[str]:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from airflow_provider_certyneo.emulator.config import FaultRule
 from airflow_provider_certyneo.emulator.errors import ApiError, validation
@@ -39,6 +39,14 @@ async def optional_json(request: Request) -> dict[str, Any]:
 @control.get("/health")
 async def health() -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+@control.get("/trust-root")
+async def trust_root(request: Request) -> Response:
+    """The test root CA (PEM) every seal of this emulator chains to: what tests and users trust. The real
+    service serves no trust roots (the contract): its clients are given them."""
+    pem = runtime(request).store.trust_root_pem()
+    return Response(pem, media_type="application/x-pem-file")
 
 
 @control.get("/counters")

@@ -28,6 +28,13 @@ class EmulatorControl:
     def reset(self) -> None:
         self._call("POST", "/reset")
 
+    def trust_root(self) -> str:
+        """The PEM of the test root CA the emulator seals with (kept across resets and restarts)."""
+        response = self._client.get("/trust-root")
+        if response.is_error:
+            raise RuntimeError(f"emulator control GET /trust-root: {response.status_code} {response.text}")
+        return response.text
+
     def configure(self, **settings: Any) -> dict[str, Any]:
         """camelCase settings: ratePerMinute, burst, autoSignAfter, autoAction, declineReason, ..."""
         result: dict[str, Any] = self._call("PATCH", "/config", settings)

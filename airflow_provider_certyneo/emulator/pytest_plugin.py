@@ -1,7 +1,8 @@
 """pytest fixtures that put a Certyneo emulator behind your DAG tests.
 
 ``certyneo_emulator`` gives each test a clean emulator (state, counters, settings and faults reset) and sets
-``AIRFLOW_CONN_CERTYNEO_DEFAULT`` to point at it, so hooks, operators and DAGs run unchanged.
+``AIRFLOW_CONN_CERTYNEO_DEFAULT`` to point at it, so hooks, operators and DAGs run unchanged. The connection
+trusts the emulator's test root for evidence (extra ``evidence_trust_roots``), so archived bundles verify.
 
 Registered (``pytest11`` entry point) for every pytest session of any environment where the provider is
 installed, with or without the ``emulator`` extra; so it imports nothing heavy (FastAPI, uvicorn, pypdf)
@@ -41,10 +42,21 @@ class CertyneoEmulator:
     def live_key(self) -> str | None:
         return self.server.live_key
 
+    @property
+    def trust_root(self) -> str:
+        """The PEM of the test root CA the emulator seals with (the same for the whole session)."""
+        cached: str | None = getattr(self.server, "_trust_root_pem", None)
+        if cached is None:
+            cached = self.control.trust_root()
+            self.server._trust_root_pem = cached  # type: ignore[attr-defined]
+        return cached
+
     def connection_json(self, key: str | None = None, **extra: object) -> str:
-        """An ``AIRFLOW_CONN_*`` value (JSON) for a ``certyneo`` connection to this emulator."""
+        """An ``AIRFLOW_CONN_*`` value (JSON) for a ``certyneo`` connection to this emulator; it trusts the
+        emulator's test root for evidence unless ``evidence_trust_roots`` is given."""
         from airflow_provider_certyneo.emulator.handle import connection_json
 
+        extra.setdefault("evidence_trust_roots", self.trust_root)
         return connection_json(self.base_url, key or self.key, **extra)
 
 

@@ -34,6 +34,7 @@ class Runtime:
         self.store = Store(timedelta(seconds=config.envelope_lifetime_seconds))
         self.store.clock_skew = timedelta(seconds=config.clock_skew_seconds)
         self.store.on_event = self._on_event
+        self.store.on_sealed = self.persist
         self.limiter = RateLimiter(config.rate_per_minute, config.burst)
         self.rng = random.Random(config.seed)
         self.counter_lock = threading.Lock()

@@ -3,7 +3,8 @@
 Every public method takes the caller's environment (``test`` or ``live``) so that the two never see
 each other's objects, runs under one lock, and raises :class:`ApiError` exactly where the contract says
 the real service answers with an error. The objects are in :mod:`.models`, the checks of request bodies in
-:mod:`.checks`, the PDFs it serves in :mod:`.evidence`.
+:mod:`.checks`, the PDFs it serves in :mod:`.evidence`, sealed with the test PKI of :mod:`.seal` (made once
+per state, kept across resets and in the state file).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from airflow_provider_certyneo.emulator.models import (
     new_key_secret,
     utcnow,
 )
+from airflow_provider_certyneo.emulator.seal import Sealer, TestPki, new_pki
 
 EventSink = Callable[[str, str, dict[str, Any]], None]
 
@@ -44,6 +46,10 @@ class Store:
         self.envelope_lifetime = envelope_lifetime
         self.clock_skew = timedelta(0)
         self.on_event: EventSink = lambda environment, kind, envelope: None
+        # called (outside the lock) when a download sealed new bytes, so the state file keeps them
+        self.on_sealed: Callable[[], None] = lambda: None
+        self.pki: TestPki | None = None
+        self._sealer: Sealer | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -55,13 +61,25 @@ class Store:
             self.envelopes: dict[str, Envelope] = {}
             self.webhooks: dict[str, Webhook] = {}
             self.sends: Counter[str] = Counter()
+            # sealed bytes served, by envelope: "signed" once COMPLETED; the trail with the version it shows
+            self.sealed: dict[str, dict[str, Any]] = {}
 
     def now(self) -> datetime:
         """The service's clock: this machine's, shifted by ``clock_skew`` (to test clients whose clock is
         off)."""
         return utcnow() + self.clock_skew
 
-    STATE_FIELDS = ("_seq", "keys", "keys_by_secret", "documents", "envelopes", "webhooks", "sends")
+    STATE_FIELDS = (
+        "_seq",
+        "keys",
+        "keys_by_secret",
+        "documents",
+        "envelopes",
+        "webhooks",
+        "sends",
+        "sealed",
+        "pki",
+    )
 
     def snapshot(self) -> bytes:
         """Every object and send count, as bytes a later :meth:`restore` (in another process) takes back."""
@@ -73,7 +91,9 @@ class Store:
         state = pickle.loads(data)
         with self.lock:
             for name in self.STATE_FIELDS:
-                setattr(self, name, state[name])
+                if name in state:  # a state file from before the seals has no "sealed" nor "pki"
+                    setattr(self, name, state[name])
+            self._sealer = None
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -374,6 +394,37 @@ class Store:
 
     # Downloads --------------------------------------------------------------------------------------
 
+    def trust_root_pem(self) -> str:
+        """The test root CA every seal of this emulator chains to (PEM), made on first use."""
+        return self._test_pki().root_pem
+
+    def _test_pki(self) -> TestPki:
+        with self.lock:
+            if self.pki is None:
+                self.pki = new_pki()
+            return self.pki
+
+    def _seal(self, data: bytes, reason: str) -> bytes:
+        with self.lock:
+            if self._sealer is None:
+                self._sealer = Sealer(self._test_pki())
+            sealer = self._sealer
+        return sealer.seal(data, reason)
+
+    def _sealed_signed_document(self, envelope: Envelope, documents: list[Document]) -> bytes:
+        """Sealed once per envelope (outside the lock: sealing takes milliseconds), then always the same
+        bytes; of two concurrent first downloads, the bytes stored first are the ones both serve."""
+        with self.lock:
+            cached = self.sealed.get(envelope.id, {}).get("signed")
+            if cached is not None:
+                return bytes(cached)
+            unsealed = evidence.signed_pdf(envelope, documents)
+        data = self._seal(unsealed, f"Signed by the signers of envelope {envelope.id}")
+        with self.lock:
+            data = self.sealed.setdefault(envelope.id, {}).setdefault("signed", data)
+        self.on_sealed()
+        return bytes(data)
+
     def signed_document(self, environment: str, envelope_id: str) -> tuple[str, bytes]:
         with self.lock:
             envelope = self.get_envelope(environment, envelope_id)
@@ -383,7 +434,7 @@ class Store:
                     envelope.status,
                 )
             documents = [self.documents[d] for d in envelope.document_ids if d in self.documents]
-        return f"{envelope.id}-signed.pdf", evidence.signed_pdf(envelope, documents)
+        return f"{envelope.id}-signed.pdf", self._sealed_signed_document(envelope, documents)
 
     def audit_trail(self, environment: str, envelope_id: str) -> tuple[str, bytes]:
         with self.lock:
@@ -391,7 +442,24 @@ class Store:
             if envelope.status == "DRAFT":
                 raise invalid_state("the audit trail exists once the envelope is sent; it is DRAFT", "DRAFT")
             documents = [self.documents[d] for d in envelope.document_ids if d in self.documents]
-        return f"{envelope.id}-audit-trail.pdf", evidence.audit_trail_pdf(envelope, documents)
+            version = (envelope.status, len(envelope.history))
+        signed_sha256 = None
+        if version[0] == "COMPLETED":
+            signed_sha256 = hashlib.sha256(self._sealed_signed_document(envelope, documents)).hexdigest()
+        with self.lock:
+            cached = self.sealed.get(envelope.id, {}).get("trail")
+            if cached is not None and cached[0] == version:
+                return f"{envelope.id}-audit-trail.pdf", bytes(cached[1])
+            unsealed = evidence.audit_trail_pdf(evidence.trail_record(envelope, documents, signed_sha256))
+        data = self._seal(unsealed, f"Audit trail of envelope {envelope.id}")
+        with self.lock:
+            entry = self.sealed.setdefault(envelope.id, {})
+            if entry.get("trail", ((), b""))[0] == version:
+                data = entry["trail"][1]
+            else:
+                entry["trail"] = (version, data)
+        self.on_sealed()
+        return f"{envelope.id}-audit-trail.pdf", bytes(data)
 
     # Webhooks ---------------------------------------------------------------------------------------
 

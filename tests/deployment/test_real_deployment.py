@@ -267,7 +267,8 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
     receiver = f"{stack.base_url}/certyneo/webhooks/{EVENTS_CONN}"
     with CertyneoHook("certyneo_direct") as hook:
         webhook = hook.create_webhook(receiver, ["envelope.completed"])
-        extra = {"webhook_secret": webhook["secret"]}
+        # the archive DAG verifies each bundle's seals against the emulator's test root
+        extra = {"webhook_secret": webhook["secret"], "evidence_trust_roots": emulator.trust_root()}
         connection = {"connection_id": EVENTS_CONN, "conn_type": "certyneo", "host": emulator.base_url}
         api.json("POST", "/connections", json={**connection, "password": KEY, "extra": json.dumps(extra)})
         api.unpause(ARCHIVE)
@@ -277,6 +278,7 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
         assert record["source"] == "webhook"
         assert record["signed_document"]["size"] > 0
         assert record["audit_trail"]["size"] > 0
+        assert record["verification"]["ok"] is True
         (event,) = asset_events_of(api, pushed)
         assert event["uri"] == f"certyneo://{EVENTS_CONN}/envelopes/completed"
         assert event["created_dagruns"], "the asset event scheduled the archive DAG"

@@ -151,6 +151,7 @@ def test_form_is_declared_for_the_ui() -> None:
         "rate_limit_redis_conn_id",
         "verify_ssl",
         "dashboard_url_template",
+        "evidence_trust_roots",
         "webhook_secret",
     }
     assert conn_type["conn-fields"]["dashboard_url_template"]["schema"]["default"] == (
