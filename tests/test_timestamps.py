@@ -153,7 +153,10 @@ async def test_a_change_just_after_the_known_state_is_logged(
     from airflow_provider_certyneo.triggers import envelope as module
     from airflow_provider_certyneo.triggers.watcher import Update
 
-    signers = [{"name": "A", "email": "a@example.com", "order": 1}, {"name": "B", "email": "b@example.com"}]
+    signers: list[dict[str, Any]] = [
+        {"name": "A", "email": "a@example.com"},
+        {"name": "B", "email": "b@example.com"},
+    ]
 
     def state(status: str, updated_at: str, signed: int) -> dict[str, Any]:
         recipients = [
