@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import os
@@ -17,39 +16,14 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 
-from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
-from tests.airflow_runs import run_dag
+from tests.support.airflow_runs import run_dag
+from tests.support.manifests import write_manifest
 
 # built, not written: DAG files are stored in the database test_secrets searches for sign URLs
 SIGN_PATH = "/".join(["", "sign", ""])
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
-
-
-def write_manifest(
-    folder: Path, rows: int, bad: dict[int, dict[str, str]] | None = None, digits: int = 0
-) -> Path:
-    """A CSV manifest of ``rows`` clients, each with its own PDF under ``pdfs/`` (numbers padded to
-    ``digits``); ``bad`` overrides fields of some rows."""
-    (folder / "pdfs").mkdir(parents=True, exist_ok=True)
-    manifest = folder / "clients.csv"
-    with manifest.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, ["row_id", "pdf", "subject", "signer_email", "signer_name"])
-        writer.writeheader()
-        for i in range(rows):
-            n = f"{i:0{digits}}"
-            (folder / "pdfs" / f"client-{n}.pdf").write_bytes(text_pdf(f"Contract {n}", [f"Client {n}"]))
-            row = {
-                "row_id": f"client-{n}",
-                "pdf": f"pdfs/client-{n}.pdf",
-                "subject": f"Contrat client {n}",
-                "signer_email": f"client{n}@example.com",
-                "signer_name": f"Client {n}",
-            }
-            row.update((bad or {}).get(i, {}))
-            writer.writerow(row)
-    return manifest
 
 
 def task_instances(run: Any) -> dict[str, Any]:

@@ -11,8 +11,7 @@ import pendulum
 import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
-from tests.dags.conftest import EXAMPLES
-from tests.dags.test_quickstart import load, states
+from tests.support.airflow_runs import EXAMPLES, load, states
 
 
 def test_every_example_parses_without_network(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ from airflow_provider_certyneo.operators.envelope import (
     CertyneoVoidEnvelopeOperator,
 )
 from airflow_provider_certyneo.sensors.envelope import CertyneoEnvelopeSensor
-from tests.airflow_runs import run_dag
+from tests.support.airflow_runs import run_dag
 
 # built, not written: DAG files are stored in the database test_secrets searches for sign URLs
 SIGN_PATH = "/".join(["", "sign", ""])

@@ -15,8 +15,7 @@ import pytest
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
-from tests.dags.conftest import EXAMPLES
-from tests.dags.test_quickstart import load, states
+from tests.support.airflow_runs import EXAMPLES, load, states
 
 
 def everything_in_the_database() -> str:

@@ -30,9 +30,9 @@ from airflow_provider_certyneo.emulator.handle import EmulatorControl, connectio
 from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.server import EmulatorProcess
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-from tests.bulk.test_bulk_send import write_manifest
-from tests.dags.conftest import EXAMPLES
-from tests.deployment.stack import AirflowStack
+from tests.support.airflow_runs import EXAMPLES
+from tests.support.deployment import AirflowStack
+from tests.support.manifests import write_manifest
 
 pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(900)]
 KEY = "sk_test_" + "d" * 32

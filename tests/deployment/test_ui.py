@@ -22,8 +22,8 @@ import pytest
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.server import EmulatorProcess
-from tests.dags.conftest import EXAMPLES
-from tests.deployment.stack import AirflowStack
+from tests.support.airflow_runs import EXAMPLES
+from tests.support.deployment import AirflowStack
 
 pytestmark = [pytest.mark.ui, pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(900)]
 KEY = "sk_test_" + "u" * 32

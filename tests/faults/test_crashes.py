@@ -31,8 +31,8 @@ from airflow_provider_certyneo.operators.envelope import (
     CertyneoCreateEnvelopeOperator,
     CertyneoSendEnvelopeOperator,
 )
-from tests.airflow_runs import continue_run, fail_lost_worker, run_dag
 from tests.faults.conftest import Report
+from tests.support.airflow_runs import continue_run, fail_lost_worker, run_dag
 
 pytestmark = pytest.mark.faults
 RUN_DATE = pendulum.datetime(2026, 3, 1, tz="UTC")
@@ -81,7 +81,7 @@ WORKER = """
 import sys
 from pathlib import Path
 from tests.faults.test_crashes import RUN_DATE, signing_dag
-from tests.airflow_runs import run_dag
+from tests.support.airflow_runs import run_dag
 run_dag(signing_dag(sys.argv[1], Path(sys.argv[2]), deferrable=False), RUN_DATE)
 """
 

@@ -20,10 +20,10 @@ from airflow.sdk import DAG
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
-from tests.airflow_runs import run_dag
-from tests.bulk.test_bulk_send import write_manifest
 from tests.faults.conftest import Report
 from tests.hooks.test_reliability import STORM
+from tests.support.airflow_runs import run_dag
+from tests.support.manifests import write_manifest
 
 pytestmark = pytest.mark.faults
 START = pendulum.datetime(2026, 1, 1, tz="UTC")

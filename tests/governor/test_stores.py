@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from _fleet import RedisServer
 
 from airflow_provider_certyneo.governor import governor as governor_module
 from airflow_provider_certyneo.governor.governor import Governor, governor_for
 from airflow_provider_certyneo.governor.redis_store import RedisStore
 from airflow_provider_certyneo.governor.rule import Drain, Rule, State, Take, apply
 from airflow_provider_certyneo.governor.stores import HostStore, ProcessStore
+from tests.support.redis import RedisServer
 
 KEY = "sk_test_" + "governor" * 4
 

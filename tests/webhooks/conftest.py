@@ -20,8 +20,7 @@ import uvicorn
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.emulator.server import free_port
-from tests.airflow_runs import register
-from tests.dags.test_quickstart import load
+from tests.support.airflow_runs import load, register
 
 SECRET = "whsec_" + "s" * 32
 OTHER_SECRET = "whsec_" + "o" * 32
