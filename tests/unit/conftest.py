@@ -67,7 +67,9 @@ def context(ti: FakeTaskInstance) -> Any:
 
 def run(operator: Any, context: Any, method: str = "execute", **kwargs: Any) -> Any:
     """Call ``operator.<method>(context, ...)`` as the task runner would, then close its hook (the task
-    runner's ``post_execute``), also when the call raises."""
+    runner's ``post_execute``), also when the call raises. The context's task instance becomes this
+    operator's (its ``task_id``), as in a real run."""
+    context["ti"].task_id = operator.task_id
     try:
         return getattr(operator, method)(context, **kwargs)
     finally:
