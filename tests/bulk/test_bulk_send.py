@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
 from tests.support.airflow_runs import run_dag
 from tests.support.manifests import write_manifest
+from tests.support.polling import wait_until
 
 # built, not written: DAG files are stored in the database test_secrets searches for sign URLs
 SIGN_PATH = "/".join(["", "sign", ""])
@@ -142,11 +142,12 @@ def test_killed_half_way_then_retried_sends_each_once(
         [sys.executable, "-c", KILLABLE, str(manifest), str(journal), os.environ["AIRFLOW_HOME"]],
         env=os.environ.copy(),
     )
-    deadline = time.monotonic() + 60
-    while len(certyneo_emulator.control.counters()["sends"]) < rows // 3:
-        assert time.monotonic() < deadline
+
+    def a_third_sent() -> bool:
         assert worker.poll() is None, "the worker finished before it could be killed"
-        time.sleep(0.05)
+        return len(certyneo_emulator.control.counters()["sends"]) >= rows // 3
+
+    wait_until(a_third_sent, timeout=60, interval=0.05, what="a third of the contracts sent")
     worker.kill()
     worker.wait()
     sent_before = len(certyneo_emulator.control.counters()["sends"])

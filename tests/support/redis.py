@@ -8,9 +8,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 from airflow_provider_certyneo.emulator.server import free_port
+from tests.support.polling import wait_until
 
 
 def require_redis_server() -> None:
@@ -57,19 +57,20 @@ class RedisServer:
             self.folder,
         ]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as probe:
-                    probe.sendall(b"PING\r\n")
-                    if probe.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"redis-server did not answer on port {self.port}")
-            time.sleep(0.05)
+        try:
+            wait_until(self._answers, timeout=10, interval=0.05, what=f"redis-server on port {self.port}")
+        except AssertionError as exc:
+            self.kill()
+            raise RuntimeError(f"redis-server did not answer on port {self.port}") from exc
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as probe:
+                probe.sendall(b"PING\r\n")
+                return probe.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def kill(self) -> None:
         if self._process is not None:
