@@ -25,7 +25,7 @@ from tests.hooks.test_reliability import STORM
 from tests.support.airflow_runs import run_dag
 from tests.support.manifests import write_manifest
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.serial]  # timing-sensitive: not in parallel
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 CONTRACTS = 20
 FAST: dict[str, Any] = {"backoff_base": 0.02, "backoff_cap": 0.2, "max_retries": 6}

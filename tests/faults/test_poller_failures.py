@@ -25,7 +25,7 @@ from tests.dags.test_operators import START
 from tests.support.airflow_runs import run_dag
 from tests.triggers.test_envelope_trigger import SIGNER, first_event
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.serial]  # timing-sensitive: not in parallel
 INTERVAL = 1.0
 # one poll interval, plus what the emulator needs to answer the requests that come before the failure
 WITHIN = INTERVAL + 1.0

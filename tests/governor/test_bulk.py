@@ -25,6 +25,8 @@ from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 from airflow_provider_certyneo.hooks import certyneo_async
 from tests.support.redis import RedisServer
 
+pytestmark = pytest.mark.serial  # asserts rates and elapsed times: not in parallel with others
+
 PER_MINUTE, BURST = 1200, 20
 
 

@@ -14,6 +14,8 @@ from airflow_provider_certyneo.emulator.server import emulator_process
 from tests.support.fleet import run_fleet
 from tests.support.redis import RedisServer
 
+pytestmark = pytest.mark.serial  # asserts rates and elapsed times: not in parallel with others
+
 PER_MINUTE, BURST = 3000, 20
 KEY = "sk_test_" + "fleet" * 6
 
