@@ -30,6 +30,7 @@ def task_instances(run: Any) -> dict[str, Any]:
     return {ti.task_id: ti for ti in run.get_task_instances()}
 
 
+@pytest.mark.slow
 def test_bad_rows_do_not_stop_the_good_ones(
     certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, output: Any
 ) -> None:
@@ -126,6 +127,7 @@ asyncio.run(send_all("certyneo_default", read_manifest(sys.argv[1]), Journal(sys
 """
 
 
+@pytest.mark.slow
 def test_killed_half_way_then_retried_sends_each_once(
     certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -208,6 +210,7 @@ def test_hostile_and_huge_manifests(tmp_path: Path) -> None:
         read_manifest(huge)
 
 
+@pytest.mark.slow
 def test_a_bulk_run_of_200_logs_progress_every_few_seconds_and_a_summary(
     certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, output: Any, monkeypatch: Any
 ) -> None:

@@ -35,7 +35,7 @@ from tests.faults.conftest import Report
 from tests.support.airflow_runs import continue_run, fail_lost_worker, run_dag
 from tests.support.polling import wait_until
 
-pytestmark = [pytest.mark.faults, pytest.mark.serial]  # timing-sensitive: not in parallel
+pytestmark = [pytest.mark.faults, pytest.mark.serial, pytest.mark.slow]  # timing-sensitive: not in parallel
 RUN_DATE = pendulum.datetime(2026, 3, 1, tz="UTC")
 FAST: dict[str, Any] = {"backoff_base": 0.02, "backoff_cap": 0.2, "max_retries": 6}
 REPO = Path(__file__).resolve().parents[2]

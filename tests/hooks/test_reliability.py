@@ -35,6 +35,7 @@ SIGNER = [{"email": "marie@example.com", "name": "Marie Dubois"}]
 
 
 @pytest.mark.serial
+@pytest.mark.slow
 def test_one_process_never_draws_a_429(monkeypatch: pytest.MonkeyPatch) -> None:
     """500 requests from 8 threads on one key, scaled clock: zero 429s, never faster than the token-bucket
     floor, and close to it. The emulator runs in its own process so that its work does not compete for this
@@ -82,6 +83,7 @@ STORM = textwrap.dedent(
 
 
 @pytest.mark.serial
+@pytest.mark.slow
 def test_429_storm_from_another_process_is_absorbed(
     certyneo_emulator: CertyneoEmulator, connection: Any
 ) -> None:
