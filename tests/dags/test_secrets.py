@@ -66,6 +66,7 @@ def run_log_folders(home: Path, dag_id: str, run_id: str) -> list[Path]:
     return [p for p in home.rglob(f"run_id={run_id}") if p.parent.name == f"dag_id={dag_id}"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("dag_file", "dag_attribute", "outcome"),
     [

@@ -132,6 +132,7 @@ def test_bulk_run_under_faults(
     assert view["orphan_drafts"] == 0
 
 
+@pytest.mark.slow
 def test_bulk_run_through_a_429_storm(
     certyneo_emulator: CertyneoEmulator,
     airflow_db: None,
