@@ -59,8 +59,7 @@ def webhook_receiver() -> None:
 
     from airflow_provider_certyneo.emulator.server import free_port
     from airflow_provider_certyneo.plugins.certyneo import CertyneoPlugin
-    from tests.airflow_runs import register
-    from tests.dags.test_quickstart import load
+    from tests.support.airflow_runs import load, register
 
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
     register(load("certyneo_archive_signed").dag)

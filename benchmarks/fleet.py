@@ -12,12 +12,14 @@ Prints ``name: value`` lines:
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fleet and Redis helpers of tests/support
+
 from _emulator import KEY
-from _fleet import RedisServer, run_fleet
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.server import emulator_process
@@ -25,6 +27,8 @@ from airflow_provider_certyneo.governor.governor import Governor
 from airflow_provider_certyneo.governor.redis_store import RedisStore
 from airflow_provider_certyneo.governor.rule import Rule
 from airflow_provider_certyneo.governor.stores import HostStore, ProcessStore
+from tests.support.fleet import run_fleet
+from tests.support.redis import RedisServer
 
 PER_MINUTE, BURST, EACH = 6000, 200, 150
 COST_ROUNDS = 5000

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,45 +15,22 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 
-from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
-from tests.airflow_runs import run_dag
+from tests.support.airflow_runs import run_dag
+from tests.support.manifests import write_manifest
+from tests.support.polling import wait_until
 
 # built, not written: DAG files are stored in the database test_secrets searches for sign URLs
 SIGN_PATH = "/".join(["", "sign", ""])
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 
-def write_manifest(
-    folder: Path, rows: int, bad: dict[int, dict[str, str]] | None = None, digits: int = 0
-) -> Path:
-    """A CSV manifest of ``rows`` clients, each with its own PDF under ``pdfs/`` (numbers padded to
-    ``digits``); ``bad`` overrides fields of some rows."""
-    (folder / "pdfs").mkdir(parents=True, exist_ok=True)
-    manifest = folder / "clients.csv"
-    with manifest.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, ["row_id", "pdf", "subject", "signer_email", "signer_name"])
-        writer.writeheader()
-        for i in range(rows):
-            n = f"{i:0{digits}}"
-            (folder / "pdfs" / f"client-{n}.pdf").write_bytes(text_pdf(f"Contract {n}", [f"Client {n}"]))
-            row = {
-                "row_id": f"client-{n}",
-                "pdf": f"pdfs/client-{n}.pdf",
-                "subject": f"Contrat client {n}",
-                "signer_email": f"client{n}@example.com",
-                "signer_name": f"Client {n}",
-            }
-            row.update((bad or {}).get(i, {}))
-            writer.writerow(row)
-    return manifest
-
-
 def task_instances(run: Any) -> dict[str, Any]:
     return {ti.task_id: ti for ti in run.get_task_instances()}
 
 
+@pytest.mark.slow
 def test_bad_rows_do_not_stop_the_good_ones(
     certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, output: Any
 ) -> None:
@@ -152,6 +127,7 @@ asyncio.run(send_all("certyneo_default", read_manifest(sys.argv[1]), Journal(sys
 """
 
 
+@pytest.mark.slow
 def test_killed_half_way_then_retried_sends_each_once(
     certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -168,11 +144,12 @@ def test_killed_half_way_then_retried_sends_each_once(
         [sys.executable, "-c", KILLABLE, str(manifest), str(journal), os.environ["AIRFLOW_HOME"]],
         env=os.environ.copy(),
     )
-    deadline = time.monotonic() + 60
-    while len(certyneo_emulator.control.counters()["sends"]) < rows // 3:
-        assert time.monotonic() < deadline
+
+    def a_third_sent() -> bool:
         assert worker.poll() is None, "the worker finished before it could be killed"
-        time.sleep(0.05)
+        return len(certyneo_emulator.control.counters()["sends"]) >= rows // 3
+
+    wait_until(a_third_sent, timeout=60, interval=0.05, what="a third of the contracts sent")
     worker.kill()
     worker.wait()
     sent_before = len(certyneo_emulator.control.counters()["sends"])
@@ -233,6 +210,7 @@ def test_hostile_and_huge_manifests(tmp_path: Path) -> None:
         read_manifest(huge)
 
 
+@pytest.mark.slow
 def test_a_bulk_run_of_200_logs_progress_every_few_seconds_and_a_summary(
     certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, output: Any, monkeypatch: Any
 ) -> None:

@@ -6,8 +6,6 @@ import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
-
 
 @pytest.fixture
 def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

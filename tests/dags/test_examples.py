@@ -11,8 +11,7 @@ import pendulum
 import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
-from tests.dags.conftest import EXAMPLES
-from tests.dags.test_quickstart import load, states
+from tests.support.airflow_runs import EXAMPLES, load, states
 
 
 def test_every_example_parses_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,6 +41,7 @@ def manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder / "clients.csv"
 
 
+@pytest.mark.slow
 def test_bulk_mapped_signed(signing_emulator: CertyneoEmulator, manifest: Path, output: Any) -> None:
     run = load("certyneo_bulk_contracts").mapped_dag.test()
     result = states(run)
@@ -54,6 +54,7 @@ def test_bulk_mapped_signed(signing_emulator: CertyneoEmulator, manifest: Path, 
     assert set(sends.values()) == {1}
 
 
+@pytest.mark.slow
 def test_bulk_mapped_uploads_each_distinct_pdf_once(
     signing_emulator: CertyneoEmulator, manifest: Path, output: Any
 ) -> None:
@@ -81,6 +82,7 @@ def test_bulk_mapped_uploads_each_distinct_pdf_once(
     assert len(counters["sends"]) == 5
 
 
+@pytest.mark.slow
 def test_bulk_mapped_declined(signing_emulator: CertyneoEmulator, manifest: Path, output: Any) -> None:
     signing_emulator.control.configure(autoAction="decline", declineReason="Trop cher")
     run = load("certyneo_bulk_contracts").mapped_dag.test()
@@ -146,6 +148,7 @@ def test_onboarding_signed_in_order_and_archived(
     assert len(record["audit_trail"]["sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_onboarding_voids_what_is_unsigned_at_the_deadline(
     certyneo_emulator: CertyneoEmulator,
     airflow_db: None,
@@ -183,6 +186,7 @@ def test_taskflow_declined(signing_emulator: CertyneoEmulator, archive: Path, ou
     assert "reason: Pas maintenant" in output()
 
 
+@pytest.mark.slow
 def test_quickstart_with_the_airflow_cli(signing_emulator: CertyneoEmulator, archive: Path) -> None:
     """`airflow dags test certyneo_quickstart`, the command the README's quick start runs."""
     import os

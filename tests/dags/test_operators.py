@@ -21,7 +21,7 @@ from airflow_provider_certyneo.operators.envelope import (
     CertyneoVoidEnvelopeOperator,
 )
 from airflow_provider_certyneo.sensors.envelope import CertyneoEnvelopeSensor
-from tests.airflow_runs import run_dag
+from tests.support.airflow_runs import run_dag
 
 # built, not written: DAG files are stored in the database test_secrets searches for sign URLs
 SIGN_PATH = "/".join(["", "sign", ""])
@@ -110,6 +110,7 @@ def test_bad_input_fails_at_once(
     assert sum(requests.values()) == (1 if case == "unknown_envelope" else 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 def test_sensor_modes(signing_emulator: CertyneoEmulator, pdf_file: Path, mode: str, output: Any) -> None:
     signing_emulator.control.configure(autoSignAfter=5)  # many pokes while pending
@@ -278,6 +279,7 @@ def test_dashboard_template_link_before_the_wait_and_sign_urls_only_when_asked(
     assert SIGN_PATH in asked._result(envelope)["sign_urls"][0]["signUrl"]
 
 
+@pytest.mark.slow
 def test_mapped_waits_keep_their_label_after_deferral(
     signing_emulator: CertyneoEmulator, pdf_file: Path
 ) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pendulum
@@ -14,22 +12,9 @@ import pypdf
 import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
-from tests.dags.conftest import EXAMPLES
+from tests.support.airflow_runs import EXAMPLES, load, states
 
 pytestmark = pytest.mark.smoke
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def states(run: Any) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
 
 @pytest.mark.parametrize("logical_date", [True, False], ids=["with_logical_date", "without_logical_date"])

@@ -30,11 +30,12 @@ from airflow_provider_certyneo.emulator.handle import EmulatorControl, connectio
 from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.server import EmulatorProcess
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
-from tests.bulk.test_bulk_send import write_manifest
-from tests.dags.conftest import EXAMPLES
-from tests.deployment.stack import AirflowStack
+from tests.support.airflow_runs import EXAMPLES
+from tests.support.deployment import AirflowStack
+from tests.support.manifests import write_manifest
+from tests.support.polling import wait_until
 
-pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(900)]
 KEY = "sk_test_" + "d" * 32
 CONTRACTS = 20
 QUICKSTART, BULK = "certyneo_quickstart", "certyneo_bulk_mapped"
@@ -196,10 +197,7 @@ def hostile_deliveries(receiver: str, secret: str, envelope_id: str) -> dict[str
 def wait_archived(deployment: Deployment, envelope_id: str, timeout: float = 180) -> dict[str, Any]:
     """Until the archive DAG, scheduled by the asset event, has written the envelope's evidence record."""
     evidence = deployment.archive / "signed" / envelope_id / "evidence.json"
-    until = time.monotonic() + timeout
-    while not evidence.exists():
-        assert time.monotonic() < until, deployment.stack.tail()
-        time.sleep(1)
+    wait_until(evidence.exists, timeout=timeout, interval=1, what=f"{evidence}", detail=deployment.stack.tail)
     record: dict[str, Any] = json.loads(evidence.read_text())
     return record
 
@@ -214,16 +212,24 @@ def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wa
     api.unpause(QUICKSTART)
     run = api.trigger(QUICKSTART)
     until = time.monotonic() + 180
-    while not any(
-        ti["task_id"] == "send_and_wait" and ti["state"] == "deferred"
-        for ti in api.task_instances(QUICKSTART, run)
-    ):
-        assert time.monotonic() < until, api.task_instances(QUICKSTART, run)
-        time.sleep(0.5)
+    wait_until(
+        lambda: any(
+            ti["task_id"] == "send_and_wait" and ti["state"] == "deferred"
+            for ti in api.task_instances(QUICKSTART, run)
+        ),
+        timeout=until - time.monotonic(),
+        interval=0.5,
+        what="send_and_wait to defer",
+        detail=lambda: api.task_instances(QUICKSTART, run),
+    )
     polls = emulator.counters()["requests"].get(LIST, 0)
-    while emulator.counters()["requests"].get(LIST, 0) <= polls:  # the triggerer's poller is at work
-        assert time.monotonic() < until, stack.log("triggerer")[-3000:]
-        time.sleep(0.5)
+    wait_until(  # the triggerer's poller is at work
+        lambda: emulator.counters()["requests"].get(LIST, 0) > polls,
+        timeout=max(0.0, until - time.monotonic()),
+        interval=0.5,
+        what="the triggerer's poller to look for changes",
+        detail=lambda: stack.log("triggerer")[-3000:],
+    )
 
     exit_seconds = stack.stop_process("triggerer")
     print(f"\ntriggerer exited {exit_seconds:.1f} s after SIGTERM with a wait in progress")

@@ -22,10 +22,17 @@ import pytest
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.server import EmulatorProcess
-from tests.dags.conftest import EXAMPLES
-from tests.deployment.stack import AirflowStack
+from tests.support.airflow_runs import EXAMPLES
+from tests.support.deployment import AirflowStack
+from tests.support.polling import wait_until
 
-pytestmark = [pytest.mark.ui, pytest.mark.deployment, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.ui,
+    pytest.mark.deployment,
+    pytest.mark.slow,
+    pytest.mark.serial,
+    pytest.mark.timeout(900),
+]
 KEY = "sk_test_" + "u" * 32
 ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "ui"
 DOCS_SCREENSHOT = Path(__file__).parents[2] / "docs" / "signatures.png"
@@ -51,16 +58,6 @@ def chromium() -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; in CI the browser test must run")
     pytest.skip(reason)
-
-
-def wait_until(check: Any, what: str, timeout: float = 240, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def states(stack: AirflowStack, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
@@ -122,7 +119,12 @@ def test_ops_see_who_signed_and_who_holds_things_up(ui: tuple[AirflowStack, Emul
         waits = [s for (task, _), s in onboarding.items() if task == "wait_for_signatures"]
         return quick.get(("send_and_wait", -1)) == "deferred" and waits == ["deferred", "deferred"]
 
-    wait_until(deferred, "the quick start's send and both onboarding waits to be deferred")
+    wait_until(
+        deferred,
+        timeout=240,
+        interval=1.0,
+        what="the quick start's send and both onboarding waits to be deferred",
+    )
     quick_envelope = xcom(stack, "certyneo_quickstart", quick_run, "send_and_wait", "envelope_id")
     lea_envelope = xcom(stack, "certyneo_onboarding", onboarding_run, "send", "envelope_id", 0)
     hugo_envelope = xcom(stack, "certyneo_onboarding", onboarding_run, "send", "envelope_id", 1)

@@ -8,8 +8,12 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from tests.emulator.conftest import client_for
+
+pytestmark = pytest.mark.serial  # asserts rates and elapsed times: not in parallel with others
 
 
 def test_threads_lose_no_update(certyneo_emulator: CertyneoEmulator, upload: Any) -> None:

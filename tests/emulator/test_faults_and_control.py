@@ -112,6 +112,7 @@ def test_restart_keeps_state(certyneo_emulator: CertyneoEmulator, api: httpx.Cli
         assert fresh.get(f"/envelopes/{envelope['id']}").json()["status"] == "DRAFT"
 
 
+@pytest.mark.slow
 def test_killed_process_restarts_from_its_state_file(tmp_path: Path) -> None:
     """SIGKILL gives no chance to save on the way out: what a client was told must already be on disk."""
     key = new_key_secret("test")

@@ -8,9 +8,12 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from tests.emulator.conftest import client_for, error_of
+
+pytestmark = pytest.mark.serial  # asserts rates and elapsed times: not in parallel with others
 
 
 def test_burst_then_429_with_retry_after(certyneo_emulator: CertyneoEmulator, api: httpx.Client) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from tests.emulator.conftest import PDF, client_for, error_of
+from tests.support.polling import wait_until
 
 Factory = Callable[..., dict[str, Any]]
 
@@ -319,12 +320,12 @@ class TestEnvelopeLifecycle:
         certyneo_emulator.control.configure(autoSignAfter=0.1)
         envelope = draft()
         api.post(f"/envelopes/{envelope['id']}/send")
-        import time
-
-        deadline = time.monotonic() + 5
-        while api.get(f"/envelopes/{envelope['id']}").json()["status"] != "COMPLETED":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(
+            lambda: api.get(f"/envelopes/{envelope['id']}").json()["status"] == "COMPLETED",
+            timeout=5,
+            interval=0.05,
+            what="the auto-signed envelope",
+        )
 
 
 class TestLists:

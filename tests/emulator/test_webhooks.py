@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from tests.support.polling import wait_until
 
 
 class Receiver:
@@ -41,22 +41,28 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait_for(self, count: int, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            assert time.monotonic() < deadline, f"only {len(self.received)} deliveries"
-            time.sleep(0.02)
+        wait_until(
+            lambda: len(self.received) >= count,
+            timeout=timeout,
+            interval=0.02,
+            what=f"{count} deliveries",
+            detail=lambda: f"only {len(self.received)} deliveries",
+        )
 
 
 def until_delivered(emulator: CertyneoEmulator, count: int, timeout: float = 10) -> list[dict[str, Any]]:
     """The emulator's delivery log once ``count`` deliveries have ended (a receiver has the request before
     the emulator has its answer)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        deliveries = emulator.control.webhook_deliveries()
-        if sum(1 for d in deliveries if d["delivered"]) >= count:
-            return deliveries
-        assert time.monotonic() < deadline, deliveries
-        time.sleep(0.02)
+    last: list[dict[str, Any]] = []
+
+    def ended() -> list[dict[str, Any]]:
+        last[:] = emulator.control.webhook_deliveries()
+        return list(last) if sum(1 for d in last if d["delivered"]) >= count else []
+
+    delivered: list[dict[str, Any]] = wait_until(
+        ended, timeout=timeout, interval=0.02, what=f"{count} ended deliveries", detail=lambda: last
+    )
+    return delivered
 
 
 @pytest.fixture

@@ -31,10 +31,11 @@ from airflow_provider_certyneo.operators.envelope import (
     CertyneoCreateEnvelopeOperator,
     CertyneoSendEnvelopeOperator,
 )
-from tests.airflow_runs import continue_run, fail_lost_worker, run_dag
 from tests.faults.conftest import Report
+from tests.support.airflow_runs import continue_run, fail_lost_worker, run_dag
+from tests.support.polling import wait_until
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.serial, pytest.mark.slow]  # timing-sensitive: not in parallel
 RUN_DATE = pendulum.datetime(2026, 3, 1, tz="UTC")
 FAST: dict[str, Any] = {"backoff_base": 0.02, "backoff_cap": 0.2, "max_retries": 6}
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ WORKER = """
 import sys
 from pathlib import Path
 from tests.faults.test_crashes import RUN_DATE, signing_dag
-from tests.airflow_runs import run_dag
+from tests.support.airflow_runs import run_dag
 run_dag(signing_dag(sys.argv[1], Path(sys.argv[2]), deferrable=False), RUN_DATE)
 """
 
@@ -113,11 +114,7 @@ class Signer(threading.Thread):
 
 
 def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.05)
+    wait_until(condition, timeout=timeout, interval=0.05, what=what)
 
 
 @pytest.mark.parametrize(

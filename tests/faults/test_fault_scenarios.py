@@ -20,12 +20,12 @@ from airflow.sdk import DAG
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
-from tests.airflow_runs import run_dag
-from tests.bulk.test_bulk_send import write_manifest
 from tests.faults.conftest import Report
 from tests.hooks.test_reliability import STORM
+from tests.support.airflow_runs import run_dag
+from tests.support.manifests import write_manifest
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.serial]  # timing-sensitive: not in parallel
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 CONTRACTS = 20
 FAST: dict[str, Any] = {"backoff_base": 0.02, "backoff_cap": 0.2, "max_retries": 6}
@@ -132,6 +132,7 @@ def test_bulk_run_under_faults(
     assert view["orphan_drafts"] == 0
 
 
+@pytest.mark.slow
 def test_bulk_run_through_a_429_storm(
     certyneo_emulator: CertyneoEmulator,
     airflow_db: None,

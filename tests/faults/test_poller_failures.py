@@ -21,11 +21,11 @@ from airflow_provider_certyneo.operators.envelope import CertyneoSendEnvelopeOpe
 from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
 from airflow_provider_certyneo.triggers.envelope_set import CertyneoEnvelopeSetTrigger
 from airflow_provider_certyneo.triggers.feed import ChangeFeed
-from tests.airflow_runs import run_dag
 from tests.dags.test_operators import START
+from tests.support.airflow_runs import run_dag
 from tests.triggers.test_envelope_trigger import SIGNER, first_event
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.serial]  # timing-sensitive: not in parallel
 INTERVAL = 1.0
 # one poll interval, plus what the emulator needs to answer the requests that come before the failure
 WITHIN = INTERVAL + 1.0

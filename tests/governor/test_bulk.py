@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fleet import RedisServer
 
 from airflow_provider_certyneo.bulk import pipeline
 from airflow_provider_certyneo.bulk.journal import Journal
@@ -24,6 +23,9 @@ from airflow_provider_certyneo.emulator.pdf import text_pdf
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 from airflow_provider_certyneo.hooks import certyneo_async
+from tests.support.redis import RedisServer
+
+pytestmark = pytest.mark.serial  # asserts rates and elapsed times: not in parallel with others
 
 PER_MINUTE, BURST = 1200, 20
 

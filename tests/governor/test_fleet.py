@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from _fleet import RedisServer, run_fleet
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.server import emulator_process
+from tests.support.fleet import run_fleet
+from tests.support.redis import RedisServer
+
+pytestmark = pytest.mark.serial  # asserts rates and elapsed times: not in parallel with others
 
 PER_MINUTE, BURST = 3000, 20
 KEY = "sk_test_" + "fleet" * 6

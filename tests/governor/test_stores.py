@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from _fleet import RedisServer
 
 from airflow_provider_certyneo.governor import governor as governor_module
 from airflow_provider_certyneo.governor.governor import Governor, governor_for
 from airflow_provider_certyneo.governor.redis_store import RedisStore
 from airflow_provider_certyneo.governor.rule import Drain, Rule, State, Take, apply
 from airflow_provider_certyneo.governor.stores import HostStore, ProcessStore
+from tests.support.redis import RedisServer
 
 KEY = "sk_test_" + "governor" * 4
 
@@ -39,6 +39,7 @@ def test_a_state_from_the_future_is_rebuilt_empty() -> None:
     assert wait == pytest.approx(1.0)
 
 
+@pytest.mark.serial
 def test_two_stores_on_one_file_share_the_bucket(tmp_path: Path) -> None:
     """Two HostStores on one file act as one bucket (as two processes do): the second sees what the first
     took."""
@@ -138,6 +139,7 @@ def test_an_unwritable_state_folder_falls_back_to_the_process(tmp_path: Path) ->
     assert governor.store.name == "process"
 
 
+@pytest.mark.serial
 def test_governor_cost_is_microseconds(tmp_path: Path) -> None:
     """Not a timing promise (the benchmark measures it); a guard against a lock or a syscall per request
     growing into milliseconds."""

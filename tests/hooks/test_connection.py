@@ -163,6 +163,7 @@ def test_form_is_declared_for_the_ui() -> None:
     assert behaviour["hidden_fields"] == ["schema", "port", "login"]
 
 
+@pytest.mark.slow
 def test_airflow_lists_the_connection_type() -> None:
     """`airflow providers hooks` (the real CLI) sees the certyneo connection type."""
     result = subprocess.run(

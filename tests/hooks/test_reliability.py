@@ -29,10 +29,13 @@ from airflow_provider_certyneo.exceptions import (
 from airflow_provider_certyneo.governor.rule import Rule
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from tests.hooks.conftest import FAST_BACKOFF
+from tests.support.polling import wait_until
 
 SIGNER = [{"email": "marie@example.com", "name": "Marie Dubois"}]
 
 
+@pytest.mark.serial
+@pytest.mark.slow
 def test_one_process_never_draws_a_429(monkeypatch: pytest.MonkeyPatch) -> None:
     """500 requests from 8 threads on one key, scaled clock: zero 429s, never faster than the token-bucket
     floor, and close to it. The emulator runs in its own process so that its work does not compete for this
@@ -79,6 +82,8 @@ STORM = textwrap.dedent(
 )
 
 
+@pytest.mark.serial
+@pytest.mark.slow
 def test_429_storm_from_another_process_is_absorbed(
     certyneo_emulator: CertyneoEmulator, connection: Any
 ) -> None:
@@ -87,10 +92,12 @@ def test_429_storm_from_another_process_is_absorbed(
     storm = subprocess.Popen(
         [sys.executable, "-c", STORM, certyneo_emulator.base_url, certyneo_emulator.key, "3"]
     )
-    deadline = time.monotonic() + 20
-    while certyneo_emulator.control.counters()["rateLimited"] == 0:
-        assert time.monotonic() < deadline, "the storm never started"
-        time.sleep(0.05)
+    wait_until(
+        lambda: certyneo_emulator.control.counters()["rateLimited"],
+        timeout=20,
+        interval=0.05,
+        what="the storm to start (a 429 from the emulator)",
+    )
     sent: list[float] = []
     refusals: list[tuple[float, float]] = []
 

@@ -18,6 +18,7 @@ from airflow_provider_certyneo.emulator.server import emulator_process
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from airflow_provider_certyneo.hooks.certyneo_async import CertyneoAsyncHook
 from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
+from tests.support.polling import await_until
 
 SIGNER = [{"email": "marie@example.com", "name": "Marie Dubois"}]
 
@@ -48,10 +49,9 @@ async def act_later(seconds: float, action: Any, *args: Any) -> None:
 
 async def act_when(condition: Callable[[], bool], action: Any, *args: Any, within: float = 20) -> None:
     """``action`` once ``condition`` (a blocking check, run in a thread) holds: a moment, not a time."""
-    deadline = time.monotonic() + within
-    while not await asyncio.to_thread(condition):
-        assert time.monotonic() < deadline, "the moment to act never came"
-        await asyncio.sleep(0.05)
+    await await_until(
+        lambda: asyncio.to_thread(condition), timeout=within, interval=0.05, what="the moment to act"
+    )
     await asyncio.to_thread(action, *args)
 
 
@@ -111,6 +111,7 @@ async def test_expired(certyneo_emulator: CertyneoEmulator, sent: str) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.serial
 async def test_timeout(sent: str) -> None:
     started = time.monotonic()
     event = await first_event(CertyneoEnvelopeTrigger(sent, poll_interval=5, end_time=time.time() + 0.5))
@@ -245,6 +246,7 @@ def separate_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorContr
 
 
 @pytest.mark.asyncio
+@pytest.mark.serial
 async def test_many_triggers_share_one_loop_without_blocking(
     separate_emulator: EmulatorControl, pdf_file: Path
 ) -> None:
@@ -289,6 +291,7 @@ async def test_many_triggers_share_one_loop_without_blocking(
 
 
 @pytest.mark.asyncio
+@pytest.mark.serial
 async def test_waiting_costs_do_not_grow_with_the_number_of_triggers(
     certyneo_emulator: CertyneoEmulator, pdf_file: Path
 ) -> None:

@@ -76,6 +76,7 @@ def test_it_is_an_event_trigger_whose_kwargs_hold_no_cursor() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.slow
 async def test_each_signature_is_one_event_once_and_polling_costs_one_request_per_interval(
     certyneo_emulator: CertyneoEmulator, pdf_file: Path
 ) -> None:

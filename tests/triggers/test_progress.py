@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from airflow_provider_certyneo.client.outcomes import holding_up, progress
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
 from airflow_provider_certyneo.triggers.envelope import CertyneoEnvelopeTrigger
+from tests.support.polling import await_until
 
 TWO = [
     {"email": "marie@example.com", "name": "Marie Dubois", "order": 1},
@@ -95,12 +95,14 @@ async def test_a_two_signer_sequential_wait_logs_one_line_per_change(
     async def polls_after(count: int) -> None:
         """Until ``count`` more list requests: the second starts only once the first has been handed out."""
         start = (await asyncio.to_thread(control.counters))["requests"].get("GET /api/v1/envelopes", 0)
-        deadline = time.monotonic() + 15
-        while (await asyncio.to_thread(control.counters))["requests"].get(
-            "GET /api/v1/envelopes", 0
-        ) < start + count:
-            assert time.monotonic() < deadline, "the wait stopped polling"
-            await asyncio.sleep(0.05)
+
+        async def polled() -> bool:
+            counters = await asyncio.to_thread(control.counters)
+            return bool(counters["requests"].get("GET /api/v1/envelopes", 0) >= start + count)
+
+        await await_until(
+            polled, timeout=15, interval=0.05, what=f"{count} more polls (the wait stopped polling)"
+        )
 
     async def sign_one_by_one() -> None:
         for email in ("marie@example.com", "rh@example.com"):

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ import uvicorn
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.emulator.server import free_port
-from tests.airflow_runs import register
-from tests.dags.test_quickstart import load
+from tests.support.airflow_runs import load, register
+from tests.support.polling import wait_until
 
 SECRET = "whsec_" + "s" * 32
 OTHER_SECRET = "whsec_" + "o" * 32
@@ -100,10 +99,7 @@ def receiver_server(airflow_db: None) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(host, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "the receiver did not start"
-        time.sleep(0.02)
+    wait_until(lambda: server.started, timeout=15, interval=0.02, what="the receiver to start")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=5)

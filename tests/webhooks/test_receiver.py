@@ -4,7 +4,6 @@ fresh and not seen before, become asset events; nothing else does, and nothing g
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.hooks.certyneo import CertyneoHook
+from tests.support.polling import wait_until
 from tests.webhooks.conftest import OTHER_SECRET, SECRET, Receiver, asset_events, delivery, sign
 
 # recording asset events uses Airflow's asset manager: checked on the oldest supported Airflow too
@@ -158,7 +158,10 @@ def test_the_emulator_delivers_a_signature_to_the_receiver(
         )
         hook.send_envelope(envelope["id"])
     certyneo_emulator.control.sign(envelope["id"])
-    deadline = time.monotonic() + 15
-    while not any(e["payload"]["envelope_id"] == envelope["id"] for e in asset_events()):
-        assert time.monotonic() < deadline, certyneo_emulator.control.webhook_deliveries()
-        time.sleep(0.1)
+    wait_until(
+        lambda: any(e["payload"]["envelope_id"] == envelope["id"] for e in asset_events()),
+        timeout=15,
+        interval=0.1,
+        what="the asset event of the signed envelope",
+        detail=certyneo_emulator.control.webhook_deliveries,
+    )

@@ -1,5 +1,5 @@
-"""Several worker processes (and "hosts") sharing one key, as a real deployment runs them; and a real
-``redis-server`` for the hosts to share. Used by ``benchmarks/fleet.py`` and ``tests/governor``.
+"""Several worker processes (and "hosts") sharing one key, as a real deployment runs them (the hosts share a
+``redis-server`` from ``tests.support.redis``). Used by ``benchmarks/fleet.py`` and ``tests/governor``.
 
 A "host" is a group of processes with its own state folder (so the host store is not shared between
 groups): two groups that share nothing but Redis stand for two machines.
@@ -7,83 +7,19 @@ groups): two groups that share nothing but Redis stand for two machines.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_certyneo.emulator.server import free_port
 from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 
 CONN_ENV = "AIRFLOW_CONN_CERTYNEO_FLEET"
 PRELOAD = "airflow_provider_certyneo.hooks.certyneo"
-
-
-class RedisServer:
-    """Debian's ``redis-server`` on a free loopback port, no persistence; can be killed and started again on
-    the same port."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
-        self.binary = binary
-        self.port = free_port()
-        self.folder = tempfile.mkdtemp(prefix="certyneo-redis-")
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def conn_json(self) -> str:
-        return json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": self.port})
-
-    def start(self) -> RedisServer:
-        command = [
-            self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            self.folder,
-        ]
-        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as probe:
-                    probe.sendall(b"PING\r\n")
-                    if probe.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"redis-server did not answer on port {self.port}")
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=10)
-            self._process = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.kill()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass

@@ -26,6 +26,7 @@ import httpx
 
 from airflow_provider_certyneo.emulator.server import free_port
 from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
+from tests.support.polling import wait_until
 
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 FINAL_RUN_STATES = {"success", "failed"}
@@ -109,14 +110,13 @@ class RestApi:
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
         """Until the DAG processor has parsed ``dag_id`` (and the API serves it)."""
-        until = time.monotonic() + timeout
-        while self.call("GET", f"/dags/{dag_id}").status_code != 200:
-            if time.monotonic() > until:
-                errors = self.json("GET", "/importErrors")
-                raise AssertionError(
-                    f"DAG {dag_id} not parsed within {timeout:.0f} s; import errors: {errors}"
-                )
-            time.sleep(1)
+        wait_until(
+            lambda: self.call("GET", f"/dags/{dag_id}").status_code == 200,
+            timeout=timeout,
+            interval=1,
+            what=f"DAG {dag_id} to be parsed",
+            detail=lambda: f"import errors: {self.json('GET', '/importErrors')}",
+        )
 
     def unpause(self, dag_id: str) -> None:
         self.json("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
@@ -157,16 +157,20 @@ class RestApi:
         watch: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> str:
         """Until the run is success or failed; ``watch`` sees its task instances on every look."""
-        until = time.monotonic() + timeout
-        while True:
+
+        def final_state() -> str:
             if watch is not None:
                 watch(self.task_instances(dag_id, run_id))
             state = self.run_state(dag_id, run_id)
-            if state in FINAL_RUN_STATES:
-                return state
-            if time.monotonic() > until:
-                raise AssertionError(f"run {run_id} of {dag_id} still {state} after {timeout:.0f} s")
-            time.sleep(0.5)
+            return state if state in FINAL_RUN_STATES else ""
+
+        return wait_until(
+            final_state,
+            timeout=timeout,
+            interval=0.5,
+            what=f"run {run_id} of {dag_id} to finish",
+            detail=lambda: f"its state: {self.run_state(dag_id, run_id)}",
+        )
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
         answer = self.call(
@@ -259,15 +263,14 @@ class AirflowStack:
         return self
 
     def _wait_for_api(self, timeout: float = 120) -> None:
-        until = time.monotonic() + timeout
-        while True:
+
+        def healthy() -> bool:
             self.check_alive()
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    return
-            if time.monotonic() > until:
-                raise AssertionError(f"the api-server did not answer within {timeout:.0f} s\n{self.tail()}")
-            time.sleep(0.5)
+                return httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).status_code == 200
+            return False
+
+        wait_until(healthy, timeout=timeout, interval=0.5, what="the api-server to answer", detail=self.tail)
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():

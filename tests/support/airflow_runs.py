@@ -1,13 +1,33 @@
 """Running test DAGs for real (``dag.test()``: tasks and triggers inline, SQLite), including the steps a
 scheduler takes when a worker dies mid-task. Importing this module changes nothing (no AIRFLOW_HOME set),
-so a child process can use it too."""
+so a child process can use it too. Also the example DAGs, loaded from their files."""
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from airflow.utils.state import TaskInstanceState
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+
+
+def load(name: str) -> ModuleType:
+    """The example DAG file ``example_dags/<name>.py``, imported afresh."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def states(run: Any) -> dict[str, str]:
+    """Each task's state in a finished run, by task id."""
+    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
 
 def register(dag: Any) -> None:
