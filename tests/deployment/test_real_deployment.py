@@ -301,21 +301,17 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
         stack.stop_process("dag-processor")
         stack.env_for["dag-processor"] = {"CERTYNEO_WATCH": "true"}
         stack.start_process("dag-processor")
+
         # Re-parsed with its watcher, which the triggerer then starts: it first replays its lookback (the
-        # pushed envelope among them). Sign the next one only once that replay has been archived: an asset
-        # event landing while the scheduler creates the run for the previous ones can be left out of both
-        # runs (Airflow clears the DAG's queue with the run), which is not what this test is about.
-        until = time.monotonic() + 180
-        while (
-            not [
-                e for e in asset_events_of(api, pushed) if envelope_of(e["extra"]).get("source") == "watcher"
-            ]
-            or api.json("GET", f"/dags/{ARCHIVE}/dagRuns", params={"state": ["queued", "running"]})[
-                "total_entries"
-            ]
-        ):
-            assert time.monotonic() < until, "the watcher did not replay its lookback\n" + stack.tail()
-            time.sleep(1)
+        # envelopes completed in the last hour) and the archive DAG runs for them. Sign the next one only once
+        # those runs are done: an asset event landing while the scheduler creates the run for the previous
+        # ones can be left out of both runs (Airflow clears the DAG's queue with the run), which is not what
+        # this test is about.
+        def replay_archived() -> bool:
+            runs = api.json("GET", f"/dags/{ARCHIVE}/dagRuns", params={"limit": 100})["dag_runs"]
+            return len(runs) >= 2 and not [r for r in runs if r["state"] in ("queued", "running")]
+
+        wait_until(replay_archived, 180, 1.0, "the archive of the watcher's replay", detail=stack.tail)
         pulled = sign_one(hook, "Politique (pull)", pdf)
         record = wait_archived(deployment, pulled)
         assert record["source"] == "watcher"
