@@ -16,9 +16,11 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 # dag.test() runs triggers inline, with no scheduler to race: no need to hold events (see triggers/timing.py)
 os.environ.setdefault("AIRFLOW__CERTYNEO__RESUME_HOLD_SECONDS", "0")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "example_dags")
-os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME}/airflow.db")
+# Each process its own database and archive, also each pytest-xdist worker (a worker inherits the
+# controller's environment, which this module has already changed: set, never setdefault).
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 # the example DAGs archive to file:///tmp/certyneo-archive by default: shared by parallel workers and sessions
-os.environ.setdefault("CERTYNEO_ARCHIVE", f"file://{_HOME}/archive")
+os.environ["CERTYNEO_ARCHIVE"] = f"file://{_HOME}/archive"
 
 import pytest  # noqa: E402
 
