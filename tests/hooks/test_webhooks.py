@@ -59,6 +59,7 @@ def test_real_delivery_verifies(hook: CertyneoHook, pdf_file: Any) -> None:
         (sign(event(), "whsec_other"), event(), "does not match"),
         (sign(event()), event() + b" ", "does not match"),
     ],
+    ids=["no header", "empty", "sha1", "no digest", "another secret", "body changed"],
 )
 def test_signature_failures(header: str | None, body: bytes, fragment: str) -> None:
     with pytest.raises(CertyneoWebhookError, match=fragment):
