@@ -83,7 +83,10 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowStack,
     with EmulatorProcess(KEY, per_minute=100, burst=200) as emulator:
         control = EmulatorControl(emulator.base_url)
         env = {
-            "AIRFLOW_CONN_CERTYNEO_DEFAULT": connection_json(emulator.base_url, KEY),
+            # the onboarding DAG archives verified evidence: its seals chain to the emulator's root
+            "AIRFLOW_CONN_CERTYNEO_DEFAULT": connection_json(
+                emulator.base_url, KEY, evidence_trust_roots=control.trust_root()
+            ),
             "CERTYNEO_ONBOARDING_DROP": str(drop),
             "CERTYNEO_ARCHIVE": f"file://{tmp / 'archive'}",
             "CERTYNEO_POLL_INTERVAL": "1",
