@@ -55,8 +55,10 @@ unit: $(VENV)/.installed system-packages
 	$(PYTEST) -n 2 --dist loadfile -m "not serial"
 	$(PYTEST) -m serial
 
+# The fast lane: no DAG runs (tests/dags, tests/bulk), nothing slow, serial or deployed.
 check: lint
-	$(PYTEST) -n 2 --dist loadfile -m "not slow and not serial and not deployment and not ui" --durations=5
+	$(PYTEST) -n 2 --dist loadfile -m "not slow and not serial and not deployment and not ui" \
+		--ignore=tests/dags --ignore=tests/bulk --durations=5
 
 smoke: $(VENV_OLDEST)/.installed
 	$(VENV_OLDEST)/bin/python -m pytest -q -m smoke

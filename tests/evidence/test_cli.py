@@ -39,6 +39,7 @@ def test_a_good_archive_verifies(
     assert main(["verify", str(folder / ids[0]), "--trust-roots", str(root)]) == 0
 
 
+@pytest.mark.slow
 def test_a_tampered_archive_fails_naming_each_bundle(archive: tuple[Path, list[str], Path]) -> None:
     folder, ids, root = archive
     first = folder / ids[0] / f"{ids[0]}-signed-document.pdf"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl
 from airflow_provider_certyneo.emulator.models import new_key_secret
@@ -101,6 +102,7 @@ def test_a_trail_before_completion_holds_the_events_so_far(
     assert [e["type"] for e in record["events"]] == ["envelope.created", "envelope.sent"]
 
 
+@pytest.mark.slow
 def test_a_restart_from_the_state_file_seals_with_the_same_root_and_serves_the_same_bytes(
     tmp_path: Path,
 ) -> None:
