@@ -48,8 +48,22 @@ def hold_back_answer(send: Send, seconds: float) -> Send:
     return send_late
 
 
+def logged(send: Send, runtime: Runtime, entry: dict[str, Any]) -> Send:
+    """``send`` that records in the request log's ``entry`` the status and ``Retry-After`` it answered."""
+
+    async def send_logged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = {k.lower(): v for k, v in message.get("headers", [])}
+            retry_after = headers.get(b"retry-after")
+            runtime.answered(entry, message["status"], retry_after.decode() if retry_after else None)
+        await send(message)
+
+    return send_logged
+
+
 class FaultsAndCounters:
-    """Counts every API request by route, then applies the injected faults that match it."""
+    """Counts every API request by route and logs it (arrival time, answer, ``Retry-After``, fault), then
+    applies the injected faults that match it."""
 
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
@@ -61,7 +75,12 @@ class FaultsAndCounters:
             await self.app(scope, receive, send)
             return
         rt = self.runtime
-        rt.count(route_template(scope["method"], path))
+        route = route_template(scope["method"], path)
+        rt.count(route)
+        headers = dict(scope.get("headers") or [])
+        user_agent = headers.get(b"user-agent", b"").decode("latin-1") or None
+        entry = rt.log_request(scope["method"], route, path, user_agent)
+        send = logged(send, rt, entry)
         actions: list[tuple[str, float]] = []
         with rt.counter_lock:
             for rule in rt.config.faults:
@@ -77,6 +96,9 @@ class FaultsAndCounters:
         if answer_delay:
             send = hold_back_answer(send, answer_delay)
         kinds = {action for action, _ in actions}
+        failures = [action for action, _ in actions if action not in DELAYS]
+        if failures:
+            entry["fault"] = failures[0]
         transport = (scope.get("state") or {}).get(TRANSPORT)
         if "reset" in kinds and transport is not None:
             transport.abort()

@@ -54,6 +54,14 @@ async def counters(request: Request) -> JSONResponse:
     return JSONResponse(runtime(request).counters())
 
 
+@control.get("/requests")
+async def request_log(request: Request, since: int = 0) -> JSONResponse:
+    """The API requests after sequence number ``since``, oldest first: the server's own record of when each
+    arrived (``at``, ``answeredAt``: seconds on the server's monotonic clock), how it was answered
+    (``status``, ``retryAfter``) and which injected fault it met (``fault``)."""
+    return JSONResponse({"data": runtime(request).requests_since(since)})
+
+
 @control.post("/reset")
 async def reset(request: Request) -> JSONResponse:
     runtime(request).reset()

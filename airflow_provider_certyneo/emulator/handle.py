@@ -25,6 +25,16 @@ class EmulatorControl:
         result: dict[str, Any] = self._call("GET", "/counters")
         return result
 
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """The server's request log after sequence number ``since``: ``seq``, ``at`` (arrival, seconds on the
+        server's monotonic clock), ``method``, ``route``, ``path``, ``userAgent``, ``status``,
+        ``retryAfter``, ``fault``, ``answeredAt``."""
+        response = self._client.get("/requests", params={"since": since})
+        if response.is_error:
+            raise RuntimeError(f"emulator control GET /requests: {response.status_code} {response.text}")
+        data: list[dict[str, Any]] = response.json()["data"]
+        return data
+
     def reset(self) -> None:
         self._call("POST", "/reset")
 

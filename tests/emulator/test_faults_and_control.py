@@ -94,6 +94,30 @@ def test_counters_by_route_and_reset(
     assert api.get("/keys").status_code == 200
 
 
+def test_the_request_log_records_arrival_answer_retry_after_and_fault(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client
+) -> None:
+    control = certyneo_emulator.control
+    control.configure(ratePerMinute=60, burst=1)
+    control.set_faults({"action": "error503", "path": "/documents", "times": 1})
+    before = time.monotonic()
+    statuses = [api.get("/keys").status_code, api.get("/keys").status_code, api.get("/documents").status_code]
+    after = time.monotonic()
+    assert statuses == [200, 429, 503]
+    log = control.requests()
+    assert [(e["route"], e["status"], e["retryAfter"], e["fault"]) for e in log] == [
+        ("GET /api/v1/keys", 200, None, None),
+        ("GET /api/v1/keys", 429, 1.0, None),
+        ("GET /api/v1/documents", 503, None, "error503"),
+    ]
+    # the emulator runs in this process: its monotonic clock is this one
+    assert before <= log[0]["at"] <= log[0]["answeredAt"] <= log[1]["at"] <= log[2]["at"] <= after
+    assert all(e["userAgent"].startswith("python-httpx/") for e in log)
+    assert control.requests(since=log[1]["seq"]) == log[2:]
+    control.reset()
+    assert control.requests() == []
+
+
 def test_control_api_is_not_in_the_openapi_document(certyneo_emulator: CertyneoEmulator) -> None:
     document = httpx.get(f"{certyneo_emulator.base_url}/api/v1/openapi.json").json()
     assert document["openapi"].startswith("3.0")
