@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -123,6 +124,29 @@ class FaultsAndCounters:
         await self.app(scope, receive, send)
 
 
+class EnvelopeAliases:
+    """An envelope answers ``/api/v1/envelopes/{alias}/...`` too, for the aliases set through the control API
+    (``POST /_emulator/envelopes/{id}/aliases``): any text, even one that decodes to ``../..`` or an absolute
+    path, so tests can hand a client a hostile id that the service answers. The id segment is read from the
+    raw (still percent-encoded) path, where a ``%2F`` does not split it."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        aliases = self.runtime.aliases
+        raw: bytes = scope.get("raw_path") or b""
+        if scope["type"] == "http" and aliases and raw.startswith(b"/api/v1/envelopes/"):
+            segments = raw.decode("latin-1").split("/")
+            real = aliases.get(unquote(segments[4]))
+            if real is not None:
+                segments[4] = quote(real, safe="")
+                rewritten = "/".join(segments)
+                scope = {**scope, "raw_path": rewritten.encode(), "path": unquote(rewritten)}
+        await self.app(scope, receive, send)
+
+
 class ServiceClockHeader:
     """Every answer carries ``Date`` from the service's own clock (``clockSkewSeconds`` can set it apart
     from the machine's), as a real server's would."""
@@ -218,6 +242,7 @@ def create_app(config: EmulatorConfig | None = None, keys: list[str] | None = No
         return error_response(500, "internal_error", f"emulator error: {type(exc).__name__}")
 
     app.add_middleware(FaultsAndCounters, runtime=runtime)
+    app.add_middleware(EnvelopeAliases, runtime=runtime)
     app.add_middleware(PersistChanges, runtime=runtime)
     app.add_middleware(ServiceClockHeader, runtime=runtime)
     return app

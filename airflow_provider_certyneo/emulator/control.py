@@ -125,6 +125,21 @@ async def peek_envelope(envelope_id: str, request: Request) -> JSONResponse:
         )
 
 
+@control.post("/envelopes/{envelope_id}/aliases")
+async def add_alias(envelope_id: str, request: Request) -> JSONResponse:
+    """Make the envelope answer ``/api/v1/envelopes/{alias}/...`` too (``{"alias": "any text"}``)."""
+    body = await optional_json(request)
+    alias = body.get("alias")
+    rt = runtime(request)
+    if not isinstance(alias, str) or not alias:
+        raise validation("alias must be a non-empty string")
+    with rt.store.lock:
+        if envelope_id not in rt.store.envelopes:
+            raise ApiError(404, "not_found", f"envelope {envelope_id!r} does not exist")
+    rt.aliases[alias] = envelope_id
+    return JSONResponse({"id": envelope_id, "alias": alias}, status_code=201)
+
+
 @control.post("/envelopes/{envelope_id}/sign")
 async def sign(envelope_id: str, request: Request) -> JSONResponse:
     body = await optional_json(request)

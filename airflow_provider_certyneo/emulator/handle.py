@@ -69,6 +69,10 @@ class EmulatorControl:
         result: dict[str, Any] = self._call("GET", f"/envelopes/{envelope_id}")
         return result
 
+    def alias(self, envelope_id: str, alias: str) -> None:
+        """Make the envelope answer to ``alias`` too (any text: a hostile id the service hands out)."""
+        self._call("POST", f"/envelopes/{envelope_id}/aliases", {"alias": alias})
+
     def sign(self, envelope_id: str, email: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", f"/envelopes/{envelope_id}/sign", {"email": email})
         return result

@@ -46,6 +46,8 @@ class Runtime:
         self.deliveries: list[dict[str, Any]] = []
         self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._request_seq = 0
+        # other ids an envelope answers to (control API): hostile ids a client may be handed
+        self.aliases: dict[str, str] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
@@ -66,6 +68,7 @@ class Runtime:
             self.rate_limited = 0
             self.deliveries.clear()
             self.request_log.clear()
+            self.aliases.clear()
 
     def _add_initial_keys(self) -> None:
         for index, secret in enumerate(self.initial_keys):
