@@ -88,7 +88,7 @@ class FaultsAndCounters:
                 failing = any(action not in DELAYS for action, _ in actions)
                 delaying = rule.action in DELAYS
                 if (delaying or not failing) and rule.matches(scope["method"], path, rt.rng):
-                    rule.fired += 1
+                    rule.fire(path)
                     actions.append((rule.action, rule.seconds))
         delay = sum(seconds for action, seconds in actions if action == "latency")
         if delay:

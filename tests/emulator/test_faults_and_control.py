@@ -30,6 +30,24 @@ def test_error_faults(
     assert api.get("/keys").json()["data"]
 
 
+def test_a_fault_on_the_first_paths_only(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client, draft: Any
+) -> None:
+    envelopes = [draft()["id"] for _ in range(3)]
+    certyneo_emulator.control.set_faults(
+        {"action": "error503", "method": "POST", "path": "/send$", "times": 2, "paths": 2}
+    )
+    statuses = {e: [api.post(f"/envelopes/{e}/send").status_code for _ in range(3)] for e in envelopes}
+    assert statuses == {
+        envelopes[0]: [503, 503, 200],
+        envelopes[1]: [503, 503, 200],
+        envelopes[2]: [200, 409, 409],
+    }
+    (rule,) = certyneo_emulator.control.faults()
+    assert rule["fired"] == 4
+    assert set(rule["firedByPath"]) == {f"/api/v1/envelopes/{e}/send" for e in envelopes[:2]}
+
+
 def test_share_of_requests(certyneo_emulator: CertyneoEmulator, api: httpx.Client) -> None:
     certyneo_emulator.control.set_faults({"action": "error503", "probability": 0.5}, seed=7)
     statuses = [api.get("/keys").status_code for _ in range(100)]
