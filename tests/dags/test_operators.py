@@ -140,6 +140,66 @@ def test_sensor_modes(signing_emulator: CertyneoEmulator, pdf_file: Path, mode: 
     assert "1 of 1 signed: Marie Dubois signed at" in progress[-1]
 
 
+@pytest.mark.slow
+def test_the_send_operators_synchronous_wait_logs_one_line_per_change(
+    signing_emulator: CertyneoEmulator, pdf_file: Path, output: Any
+) -> None:
+    """``deferrable=False``: the send operator waits in the worker. Two sequential signers sign one by one,
+    each once the server has counted two more polls (the wait has seen the envelope as it is): three lines,
+    one per change, however many polls."""
+    import threading
+
+    from tests.support.polling import wait_until
+    from tests.triggers.test_progress import TWO
+
+    signing_emulator.control.configure(autoSignAfter=None)
+    with CertyneoHook() as hook:
+        document = hook.upload_document(pdf_file)["id"]
+        envelope_id = hook.create_envelope("Contrat", [document], TWO, signing_order="SEQUENTIAL")["id"]
+    control = signing_emulator.control
+
+    def polls() -> int:
+        return int(control.counters()["requests"].get("GET /api/v1/envelopes", 0))
+
+    def sign_one_by_one() -> None:
+        for email in ("marie@example.com", "rh@example.com"):
+            start = polls()
+            wait_until(lambda s=start: polls() >= s + 2, timeout=30, what="two more polls")  # type: ignore[misc]
+            control.sign(envelope_id, email)
+
+    with DAG("send_sync_wait", schedule=None, start_date=START) as dag:
+        CertyneoSendEnvelopeOperator(
+            task_id="send",
+            envelope_id=envelope_id,
+            wait_for_completion=True,
+            deferrable=False,
+            poll_interval=0.2,
+            timeout=60,
+        )
+    signer = threading.Thread(target=sign_one_by_one, daemon=True)
+    signer.start()
+    tis = run_tasks(dag)
+    signer.join(timeout=30)
+    assert str(tis["send"].state) == "success"
+    assert polls() >= 4, "the wait polled more than once per change"
+    logged = output()
+    progress = [
+        line[line.index(f"envelope {envelope_id}: ") :].split(" [")[0]
+        for line in logged.splitlines()
+        if f"envelope {envelope_id}: " in line and " of 2 signed" in line
+    ]
+    unique = progress
+    starts = [
+        "0 of 2 signed; waiting for Marie Dubois <marie@example.com> (sequential, their turn since",
+        "1 of 2 signed: Marie Dubois signed at",
+        "2 of 2 signed: Marie Dubois signed at",
+    ]
+    assert len(unique) == len(starts), unique
+    for line, start in zip(unique, starts, strict=True):
+        assert line.startswith(f"envelope {envelope_id}: {start}"), line
+    assert "completed at" in unique[-1]
+
+
 def test_sensor_fails_at_once_on_decline(
     signing_emulator: CertyneoEmulator, pdf_file: Path, output: Any
 ) -> None:
