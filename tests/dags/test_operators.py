@@ -331,12 +331,37 @@ def test_dashboard_template_link_before_the_wait_and_sign_urls_only_when_asked(
     assert result["recipients"][0]["status"] == "SIGNED"
     assert SIGN_PATH not in str(result["recipients"])
     assert "sign_urls" not in result
-    # asked for (return_sign_urls=True), the same answer carries them; tested without a DAG run, whose
-    # XCom would put bearer links in the session's database, which test_secrets searches
-    with CertyneoHook() as hook:
-        envelope = dict(hook.get_envelope(envelope_id))
-    asked = CertyneoSendEnvelopeOperator(task_id="x", envelope_id=envelope_id, return_sign_urls=True)
-    assert SIGN_PATH in asked._result(envelope)["sign_urls"][0]["signUrl"]
+    # asked for (return_sign_urls=True), a run of its own writes them to its XCom; test_secrets searches
+    # only its own runs' rows, so this run's bearer links are no other test's leak
+    asked_id = draft(pdf_file)
+    with DAG("links_asked", schedule=None, start_date=START) as asked_dag:
+        CertyneoSendEnvelopeOperator(
+            task_id="send",
+            envelope_id=asked_id,
+            wait_for_completion=True,
+            deferrable=True,
+            poll_interval=0.2,
+            return_sign_urls=True,
+        )
+    asked = run_dag(asked_dag)
+    asked_xcom, plain_xcom = xcom_text(asked.dag_id, asked.run_id), xcom_text(ti.dag_id, ti.run_id)
+    assert f"{signing_emulator.base_url}{SIGN_PATH}" in asked_xcom, "asked for: the run's XCom has them"
+    assert asked_id in asked_xcom
+    assert envelope_id in plain_xcom, "the first run's XCom was read"
+    assert SIGN_PATH not in plain_xcom, "not asked for: the run's XCom has no sign URL"
+
+
+def xcom_text(dag_id: str, run_id: str) -> str:
+    """Every XCom row of one DAG run, as text (what the database holds)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(XComModel.key, XComModel.value).where(
+            XComModel.dag_id == dag_id, XComModel.run_id == run_id
+        )
+        return "\n".join(f"{key}: {value!r}" for key, value in session.execute(query))
 
 
 @pytest.mark.slow
