@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from airflow_provider_certyneo.client.defaults import PROGRESS_INTERVAL
@@ -52,12 +52,17 @@ class BulkProgress:
             line += f", about {duration(left)} left at the key's rate ({self.rate_per_minute:g}/min)"
         return line
 
-    async def report(self, emit: Callable[[str], None], every: float = PROGRESS_INTERVAL) -> None:
+    async def report(
+        self,
+        emit: Callable[[str], None],
+        every: float = PROGRESS_INTERVAL,
+        tick: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         """Emit :meth:`line` every ``every`` seconds while the run goes on, only when a count moved. Cancel
-        it when the run ends."""
+        it when the run ends. ``tick`` (default: sleep ``every`` seconds) is what one interval waits for."""
         last: tuple[int, int] | None = (0, 0)
         while True:
-            await asyncio.sleep(every)
+            await (tick() if tick is not None else asyncio.sleep(every))
             counts = (self.sent, self.failed)
             if counts != last:
                 last = counts

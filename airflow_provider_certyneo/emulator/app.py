@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -48,8 +49,22 @@ def hold_back_answer(send: Send, seconds: float) -> Send:
     return send_late
 
 
+def logged(send: Send, runtime: Runtime, entry: dict[str, Any]) -> Send:
+    """``send`` that records in the request log's ``entry`` the status and ``Retry-After`` it answered."""
+
+    async def send_logged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = {k.lower(): v for k, v in message.get("headers", [])}
+            retry_after = headers.get(b"retry-after")
+            runtime.answered(entry, message["status"], retry_after.decode() if retry_after else None)
+        await send(message)
+
+    return send_logged
+
+
 class FaultsAndCounters:
-    """Counts every API request by route, then applies the injected faults that match it."""
+    """Counts every API request by route and logs it (arrival time, answer, ``Retry-After``, fault), then
+    applies the injected faults that match it."""
 
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
@@ -61,14 +76,19 @@ class FaultsAndCounters:
             await self.app(scope, receive, send)
             return
         rt = self.runtime
-        rt.count(route_template(scope["method"], path))
+        route = route_template(scope["method"], path)
+        rt.count(route)
+        headers = dict(scope.get("headers") or [])
+        user_agent = headers.get(b"user-agent", b"").decode("latin-1") or None
+        entry = rt.log_request(scope["method"], route, path, user_agent)
+        send = logged(send, rt, entry)
         actions: list[tuple[str, float]] = []
         with rt.counter_lock:
             for rule in rt.config.faults:
                 failing = any(action not in DELAYS for action, _ in actions)
                 delaying = rule.action in DELAYS
                 if (delaying or not failing) and rule.matches(scope["method"], path, rt.rng):
-                    rule.fired += 1
+                    rule.fire(path)
                     actions.append((rule.action, rule.seconds))
         delay = sum(seconds for action, seconds in actions if action == "latency")
         if delay:
@@ -77,6 +97,9 @@ class FaultsAndCounters:
         if answer_delay:
             send = hold_back_answer(send, answer_delay)
         kinds = {action for action, _ in actions}
+        failures = [action for action, _ in actions if action not in DELAYS]
+        if failures:
+            entry["fault"] = failures[0]
         transport = (scope.get("state") or {}).get(TRANSPORT)
         if "reset" in kinds and transport is not None:
             transport.abort()
@@ -98,6 +121,29 @@ class FaultsAndCounters:
                 )
             transport.abort()
             return
+        await self.app(scope, receive, send)
+
+
+class EnvelopeAliases:
+    """An envelope answers ``/api/v1/envelopes/{alias}/...`` too, for the aliases set through the control API
+    (``POST /_emulator/envelopes/{id}/aliases``): any text, even one that decodes to ``../..`` or an absolute
+    path, so tests can hand a client a hostile id that the service answers. The id segment is read from the
+    raw (still percent-encoded) path, where a ``%2F`` does not split it."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        aliases = self.runtime.aliases
+        raw: bytes = scope.get("raw_path") or b""
+        if scope["type"] == "http" and aliases and raw.startswith(b"/api/v1/envelopes/"):
+            segments = raw.decode("latin-1").split("/")
+            real = aliases.get(unquote(segments[4]))
+            if real is not None:
+                segments[4] = quote(real, safe="")
+                rewritten = "/".join(segments)
+                scope = {**scope, "raw_path": rewritten.encode(), "path": unquote(rewritten)}
         await self.app(scope, receive, send)
 
 
@@ -196,6 +242,7 @@ def create_app(config: EmulatorConfig | None = None, keys: list[str] | None = No
         return error_response(500, "internal_error", f"emulator error: {type(exc).__name__}")
 
     app.add_middleware(FaultsAndCounters, runtime=runtime)
+    app.add_middleware(EnvelopeAliases, runtime=runtime)
     app.add_middleware(PersistChanges, runtime=runtime)
     app.add_middleware(ServiceClockHeader, runtime=runtime)
     return app

@@ -16,7 +16,9 @@ class FaultRule:
     ``times`` (None = unlimited) bound how often it fires. ``seconds`` is the added latency: before the
     request is applied (``latency``) or after it, holding back the answer (``slow_answer``, a slow commit:
     a client that gives up or dies meanwhile never learns it succeeded). Every matching latency rule adds
-    up; of the other rules, the first that matches a request is the one that fires."""
+    up; of the other rules, the first that matches a request is the one that fires. With ``paths``, the rule
+    hits only the first ``paths`` distinct paths it matches (e.g. the sends of the first 8 envelopes) and
+    ``times`` counts per path: an outage of some objects that others outlive."""
 
     action: str
     method: str | None = None
@@ -24,7 +26,9 @@ class FaultRule:
     probability: float = 1.0
     times: int | None = None
     seconds: float = 0.0
+    paths: int | None = None
     fired: int = 0
+    fired_by_path: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FaultRule:
@@ -38,6 +42,7 @@ class FaultRule:
             probability=float(raw.get("probability", 1.0)),
             times=raw.get("times"),
             seconds=float(raw.get("seconds", 0.0)),
+            paths=raw.get("paths"),
         )
         re.compile(rule.path)
         if not 0.0 <= rule.probability <= 1.0:
@@ -52,7 +57,9 @@ class FaultRule:
             "probability": self.probability,
             "times": self.times,
             "seconds": self.seconds,
+            "paths": self.paths,
             "fired": self.fired,
+            "firedByPath": dict(self.fired_by_path),
         }
 
     def matches(self, method: str, path: str, rng: random.Random) -> bool:
@@ -60,9 +67,20 @@ class FaultRule:
             return False
         if not re.search(self.path, path):
             return False
-        if self.times is not None and self.fired >= self.times:
+        if self.paths is not None:
+            if path not in self.fired_by_path and len(self.fired_by_path) >= self.paths:
+                return False
+            if self.times is not None and self.fired_by_path.get(path, 0) >= self.times:
+                return False
+        elif self.times is not None and self.fired >= self.times:
             return False
         return rng.random() < self.probability
+
+    def fire(self, path: str) -> None:
+        """Count one firing (on ``path``)."""
+        self.fired += 1
+        if self.paths is not None:
+            self.fired_by_path[path] = self.fired_by_path.get(path, 0) + 1
 
 
 @dataclass

@@ -54,6 +54,14 @@ async def counters(request: Request) -> JSONResponse:
     return JSONResponse(runtime(request).counters())
 
 
+@control.get("/requests")
+async def request_log(request: Request, since: int = 0) -> JSONResponse:
+    """The API requests after sequence number ``since``, oldest first: the server's own record of when each
+    arrived (``at``, ``answeredAt``: seconds on the server's monotonic clock), how it was answered
+    (``status``, ``retryAfter``) and which injected fault it met (``fault``)."""
+    return JSONResponse({"data": runtime(request).requests_since(since)})
+
+
 @control.post("/reset")
 async def reset(request: Request) -> JSONResponse:
     runtime(request).reset()
@@ -115,6 +123,21 @@ async def peek_envelope(envelope_id: str, request: Request) -> JSONResponse:
         return JSONResponse(
             {**envelope.public(), "environment": envelope.environment, "sends": store.sends[envelope_id]}
         )
+
+
+@control.post("/envelopes/{envelope_id}/aliases")
+async def add_alias(envelope_id: str, request: Request) -> JSONResponse:
+    """Make the envelope answer ``/api/v1/envelopes/{alias}/...`` too (``{"alias": "any text"}``)."""
+    body = await optional_json(request)
+    alias = body.get("alias")
+    rt = runtime(request)
+    if not isinstance(alias, str) or not alias:
+        raise validation("alias must be a non-empty string")
+    with rt.store.lock:
+        if envelope_id not in rt.store.envelopes:
+            raise ApiError(404, "not_found", f"envelope {envelope_id!r} does not exist")
+    rt.aliases[alias] = envelope_id
+    return JSONResponse({"id": envelope_id, "alias": alias}, status_code=201)
 
 
 @control.post("/envelopes/{envelope_id}/sign")

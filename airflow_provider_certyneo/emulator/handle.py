@@ -25,6 +25,16 @@ class EmulatorControl:
         result: dict[str, Any] = self._call("GET", "/counters")
         return result
 
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """The server's request log after sequence number ``since``: ``seq``, ``at`` (arrival, seconds on the
+        server's monotonic clock), ``method``, ``route``, ``path``, ``userAgent``, ``status``,
+        ``retryAfter``, ``fault``, ``answeredAt``."""
+        response = self._client.get("/requests", params={"since": since})
+        if response.is_error:
+            raise RuntimeError(f"emulator control GET /requests: {response.status_code} {response.text}")
+        data: list[dict[str, Any]] = response.json()["data"]
+        return data
+
     def reset(self) -> None:
         self._call("POST", "/reset")
 
@@ -58,6 +68,10 @@ class EmulatorControl:
     def envelope(self, envelope_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/envelopes/{envelope_id}")
         return result
+
+    def alias(self, envelope_id: str, alias: str) -> None:
+        """Make the envelope answer to ``alias`` too (any text: a hostile id the service hands out)."""
+        self._call("POST", f"/envelopes/{envelope_id}/aliases", {"alias": alias})
 
     def sign(self, envelope_id: str, email: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", f"/envelopes/{envelope_id}/sign", {"email": email})

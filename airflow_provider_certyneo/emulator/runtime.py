@@ -11,7 +11,8 @@ import os
 import random
 import secrets
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from airflow_provider_certyneo.emulator.ratelimit import RateLimiter
 from airflow_provider_certyneo.emulator.store import Store
 
 log = logging.getLogger("certyneo.emulator")
+# The request log keeps this many of the latest API requests (a long benchmark forgets its oldest ones).
+REQUEST_LOG_SIZE = 100_000
 
 
 class Runtime:
@@ -41,6 +44,10 @@ class Runtime:
         self.requests: Counter[str] = Counter()
         self.rate_limited = 0
         self.deliveries: list[dict[str, Any]] = []
+        self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._request_seq = 0
+        # other ids an envelope answers to (control API): hostile ids a client may be handed
+        self.aliases: dict[str, str] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
@@ -60,6 +67,8 @@ class Runtime:
             self.requests.clear()
             self.rate_limited = 0
             self.deliveries.clear()
+            self.request_log.clear()
+            self.aliases.clear()
 
     def _add_initial_keys(self) -> None:
         for index, secret in enumerate(self.initial_keys):
@@ -100,6 +109,41 @@ class Runtime:
     def count(self, route: str) -> None:
         with self.counter_lock:
             self.requests[route] += 1
+
+    def log_request(self, method: str, route: str, path: str, user_agent: str | None) -> dict[str, Any]:
+        """A new entry of the request log, stamped with the server's arrival time (``at``: seconds on this
+        machine's monotonic clock); :func:`answered` fills in how it was answered."""
+        with self.counter_lock:
+            self._request_seq += 1
+            entry: dict[str, Any] = {
+                "seq": self._request_seq,
+                "at": time.monotonic(),
+                "method": method,
+                "route": route,
+                "path": path,
+                "userAgent": user_agent,
+                "status": None,
+                "retryAfter": None,
+                "fault": None,
+                "answeredAt": None,
+            }
+            self.request_log.append(entry)
+            return entry
+
+    def answered(self, entry: dict[str, Any], status: int | None, retry_after: str | None) -> None:
+        with self.counter_lock:
+            entry["status"] = status
+            entry["answeredAt"] = time.monotonic()
+            if retry_after is not None:
+                try:
+                    entry["retryAfter"] = float(retry_after)
+                except ValueError:
+                    entry["retryAfter"] = retry_after
+
+    def requests_since(self, seq: int = 0) -> list[dict[str, Any]]:
+        """The logged requests after ``seq``, oldest first."""
+        with self.counter_lock:
+            return [dict(entry) for entry in self.request_log if entry["seq"] > seq]
 
     def counters(self) -> dict[str, Any]:
         with self.counter_lock, self.store.lock:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -210,12 +208,53 @@ def test_hostile_and_huge_manifests(tmp_path: Path) -> None:
         read_manifest(huge)
 
 
+@pytest.mark.asyncio
+async def test_progress_lines_come_once_per_interval_and_only_when_a_count_moved() -> None:
+    """The progress reporter driven by counts and a controlled interval (no clock): one line at the end of
+    an interval in which a count moved, none after an interval in which nothing did."""
+    import asyncio
+
+    from airflow_provider_certyneo.bulk.progress import BulkProgress
+
+    progress = BulkProgress(total=10, rate_per_minute=60, uploads_needed=1)
+    ticks: asyncio.Queue[None] = asyncio.Queue()
+    waiting = asyncio.Event()
+    lines: list[str] = []
+
+    async def tick() -> None:
+        waiting.set()
+        await ticks.get()
+
+    async def interval_ends() -> None:
+        """End one interval and let the reporter come back to its next one."""
+        await waiting.wait()
+        waiting.clear()
+        ticks.put_nowait(None)
+        await waiting.wait()
+
+    reporter = asyncio.create_task(progress.report(lines.append, tick=tick))
+    await interval_ends()
+    assert lines == [], "nothing moved: no line"
+    progress.sent, progress.failed = 3, 1
+    await interval_ends()
+    assert lines == ["3/10 sent, 1 failed, about 13 s left at the key's rate (60/min)"]
+    await interval_ends()
+    assert len(lines) == 1, "the same counts: no second line"
+    progress.sent = 4
+    progress.sent = 9  # several moves within one interval: still one line
+    await interval_ends()
+    assert lines[1:] == ["9/10 sent, 1 failed"]
+    reporter.cancel()
+
+
 @pytest.mark.slow
 def test_a_bulk_run_of_200_logs_progress_every_few_seconds_and_a_summary(
     certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, output: Any, monkeypatch: Any
 ) -> None:
-    """200 contracts at a scaled rate (3,000/min: about 12 s): a line every 5 s while it moves, not per
-    row, with the time left; then the summary table."""
+    """200 contracts at a scaled rate (3,000/min: a few seconds at a 1 s ``progress_interval``): a line per
+    interval while it moves, never per row and never twice for the same counts, with the time left; then
+    the summary table. (That a line comes only once per interval, and only when a count moved, is checked
+    without a clock by ``test_progress_lines_come_once_per_interval_and_only_when_a_count_moved``.)"""
     certyneo_emulator.control.configure(ratePerMinute=3000, burst=10)
     monkeypatch.setenv(
         "AIRFLOW_CONN_CERTYNEO_DEFAULT",
@@ -223,17 +262,18 @@ def test_a_bulk_run_of_200_logs_progress_every_few_seconds_and_a_summary(
     )
     manifest = write_manifest(tmp_path, 200)
     with DAG("bulk_progress", schedule=None, start_date=START) as dag:
-        CertyneoBulkSendOperator(task_id="bulk", manifest=str(manifest))
+        CertyneoBulkSendOperator(task_id="bulk", manifest=str(manifest), progress_interval=1.0)
     tis = task_instances(run_dag(dag))
     assert str(tis["bulk"].state) == "success"
     text = output()
     # structlog's lines start with their timestamp (caplog repeats them without)
     lines = [line for line in text.splitlines() if "/200 sent, " in line and line[:4].isdigit()]
-    stamps = [datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")) for line in lines]
-    assert 2 <= len(lines) <= 6, lines  # ~12 s of sending: a line per 5 s, and the final count
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
-    print("progress lines:", *lines, f"gaps: {gaps}", sep="\n")
-    assert all(gap >= 4.5 for gap in gaps[:-1]), gaps  # the last one is the final count, at the end
+    counts = [int(line.split("/200 sent, ")[0].rsplit(" ", 1)[-1]) for line in lines]
+    log = certyneo_emulator.control.requests()
+    run_seconds = log[-1]["at"] - log[0]["at"]  # the server's clock: first request to last
+    print("progress lines:", *lines, f"over {run_seconds:.1f} s", sep="\n")
+    assert counts == sorted(set(counts)), f"a line only when a count moved: {counts}"
+    assert 2 <= len(lines) <= run_seconds / 1.0 + 2, lines  # a line per interval, and the final count
     assert " left at the key's rate (3000/min)" in lines[0]
     assert "200/200 sent, 0 failed" in lines[-1]
     assert "Bulk send summary (" in text

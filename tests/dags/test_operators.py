@@ -140,6 +140,66 @@ def test_sensor_modes(signing_emulator: CertyneoEmulator, pdf_file: Path, mode: 
     assert "1 of 1 signed: Marie Dubois signed at" in progress[-1]
 
 
+@pytest.mark.slow
+def test_the_send_operators_synchronous_wait_logs_one_line_per_change(
+    signing_emulator: CertyneoEmulator, pdf_file: Path, output: Any
+) -> None:
+    """``deferrable=False``: the send operator waits in the worker. Two sequential signers sign one by one,
+    each once the server has counted two more polls (the wait has seen the envelope as it is): three lines,
+    one per change, however many polls."""
+    import threading
+
+    from tests.support.polling import wait_until
+    from tests.triggers.test_progress import TWO
+
+    signing_emulator.control.configure(autoSignAfter=None)
+    with CertyneoHook() as hook:
+        document = hook.upload_document(pdf_file)["id"]
+        envelope_id = hook.create_envelope("Contrat", [document], TWO, signing_order="SEQUENTIAL")["id"]
+    control = signing_emulator.control
+
+    def polls() -> int:
+        return int(control.counters()["requests"].get("GET /api/v1/envelopes", 0))
+
+    def sign_one_by_one() -> None:
+        for email in ("marie@example.com", "rh@example.com"):
+            start = polls()
+            wait_until(lambda s=start: polls() >= s + 2, timeout=30, what="two more polls")  # type: ignore[misc]
+            control.sign(envelope_id, email)
+
+    with DAG("send_sync_wait", schedule=None, start_date=START) as dag:
+        CertyneoSendEnvelopeOperator(
+            task_id="send",
+            envelope_id=envelope_id,
+            wait_for_completion=True,
+            deferrable=False,
+            poll_interval=0.2,
+            timeout=60,
+        )
+    signer = threading.Thread(target=sign_one_by_one, daemon=True)
+    signer.start()
+    tis = run_tasks(dag)
+    signer.join(timeout=30)
+    assert str(tis["send"].state) == "success"
+    assert polls() >= 4, "the wait polled more than once per change"
+    logged = output()
+    progress = [
+        line[line.index(f"envelope {envelope_id}: ") :].split(" [")[0]
+        for line in logged.splitlines()
+        if f"envelope {envelope_id}: " in line and " of 2 signed" in line
+    ]
+    unique = progress
+    starts = [
+        "0 of 2 signed; waiting for Marie Dubois <marie@example.com> (sequential, their turn since",
+        "1 of 2 signed: Marie Dubois signed at",
+        "2 of 2 signed: Marie Dubois signed at",
+    ]
+    assert len(unique) == len(starts), unique
+    for line, start in zip(unique, starts, strict=True):
+        assert line.startswith(f"envelope {envelope_id}: {start}"), line
+    assert "completed at" in unique[-1]
+
+
 def test_sensor_fails_at_once_on_decline(
     signing_emulator: CertyneoEmulator, pdf_file: Path, output: Any
 ) -> None:
@@ -271,12 +331,37 @@ def test_dashboard_template_link_before_the_wait_and_sign_urls_only_when_asked(
     assert result["recipients"][0]["status"] == "SIGNED"
     assert SIGN_PATH not in str(result["recipients"])
     assert "sign_urls" not in result
-    # asked for (return_sign_urls=True), the same answer carries them; tested without a DAG run, whose
-    # XCom would put bearer links in the session's database, which test_secrets searches
-    with CertyneoHook() as hook:
-        envelope = dict(hook.get_envelope(envelope_id))
-    asked = CertyneoSendEnvelopeOperator(task_id="x", envelope_id=envelope_id, return_sign_urls=True)
-    assert SIGN_PATH in asked._result(envelope)["sign_urls"][0]["signUrl"]
+    # asked for (return_sign_urls=True), a run of its own writes them to its XCom; test_secrets searches
+    # only its own runs' rows, so this run's bearer links are no other test's leak
+    asked_id = draft(pdf_file)
+    with DAG("links_asked", schedule=None, start_date=START) as asked_dag:
+        CertyneoSendEnvelopeOperator(
+            task_id="send",
+            envelope_id=asked_id,
+            wait_for_completion=True,
+            deferrable=True,
+            poll_interval=0.2,
+            return_sign_urls=True,
+        )
+    asked = run_dag(asked_dag)
+    asked_xcom, plain_xcom = xcom_text(asked.dag_id, asked.run_id), xcom_text(ti.dag_id, ti.run_id)
+    assert f"{signing_emulator.base_url}{SIGN_PATH}" in asked_xcom, "asked for: the run's XCom has them"
+    assert asked_id in asked_xcom
+    assert envelope_id in plain_xcom, "the first run's XCom was read"
+    assert SIGN_PATH not in plain_xcom, "not asked for: the run's XCom has no sign URL"
+
+
+def xcom_text(dag_id: str, run_id: str) -> str:
+    """Every XCom row of one DAG run, as text (what the database holds)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(XComModel.key, XComModel.value).where(
+            XComModel.dag_id == dag_id, XComModel.run_id == run_id
+        )
+        return "\n".join(f"{key}: {value!r}" for key, value in session.execute(query))
 
 
 @pytest.mark.slow

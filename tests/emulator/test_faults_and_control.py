@@ -30,6 +30,24 @@ def test_error_faults(
     assert api.get("/keys").json()["data"]
 
 
+def test_a_fault_on_the_first_paths_only(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client, draft: Any
+) -> None:
+    envelopes = [draft()["id"] for _ in range(3)]
+    certyneo_emulator.control.set_faults(
+        {"action": "error503", "method": "POST", "path": "/send$", "times": 2, "paths": 2}
+    )
+    statuses = {e: [api.post(f"/envelopes/{e}/send").status_code for _ in range(3)] for e in envelopes}
+    assert statuses == {
+        envelopes[0]: [503, 503, 200],
+        envelopes[1]: [503, 503, 200],
+        envelopes[2]: [200, 409, 409],
+    }
+    (rule,) = certyneo_emulator.control.faults()
+    assert rule["fired"] == 4
+    assert set(rule["firedByPath"]) == {f"/api/v1/envelopes/{e}/send" for e in envelopes[:2]}
+
+
 def test_share_of_requests(certyneo_emulator: CertyneoEmulator, api: httpx.Client) -> None:
     certyneo_emulator.control.set_faults({"action": "error503", "probability": 0.5}, seed=7)
     statuses = [api.get("/keys").status_code for _ in range(100)]
@@ -92,6 +110,30 @@ def test_counters_by_route_and_reset(
     assert certyneo_emulator.control.counters()["requestsTotal"] == 0
     assert api.get(f"/envelopes/{envelope['id']}").status_code == 404
     assert api.get("/keys").status_code == 200
+
+
+def test_the_request_log_records_arrival_answer_retry_after_and_fault(
+    certyneo_emulator: CertyneoEmulator, api: httpx.Client
+) -> None:
+    control = certyneo_emulator.control
+    control.configure(ratePerMinute=60, burst=1)
+    control.set_faults({"action": "error503", "path": "/documents", "times": 1})
+    before = time.monotonic()
+    statuses = [api.get("/keys").status_code, api.get("/keys").status_code, api.get("/documents").status_code]
+    after = time.monotonic()
+    assert statuses == [200, 429, 503]
+    log = control.requests()
+    assert [(e["route"], e["status"], e["retryAfter"], e["fault"]) for e in log] == [
+        ("GET /api/v1/keys", 200, None, None),
+        ("GET /api/v1/keys", 429, 1.0, None),
+        ("GET /api/v1/documents", 503, None, "error503"),
+    ]
+    # the emulator runs in this process: its monotonic clock is this one
+    assert before <= log[0]["at"] <= log[0]["answeredAt"] <= log[1]["at"] <= log[2]["at"] <= after
+    assert all(e["userAgent"].startswith("python-httpx/") for e in log)
+    assert control.requests(since=log[1]["seq"]) == log[2:]
+    control.reset()
+    assert control.requests() == []
 
 
 def test_control_api_is_not_in_the_openapi_document(certyneo_emulator: CertyneoEmulator) -> None:

@@ -19,6 +19,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
+from airflow_provider_certyneo.hooks.base import USER_AGENT
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
 from tests.faults.conftest import Report
 from tests.hooks.test_reliability import STORM
@@ -54,6 +55,21 @@ def server_view(emulator: CertyneoEmulator) -> dict[str, Any]:
         + sum(n - 1 for n in sends.values() if n > 1),
         "orphan_drafts": sum(1 for e in envelopes if e["status"] == "DRAFT"),
     }
+
+
+def envelope_subjects(emulator: CertyneoEmulator) -> dict[str, str]:
+    """Each envelope's subject, by id, as the server holds them."""
+    with httpx.Client(
+        base_url=f"{emulator.base_url}/api/v1", headers={"Authorization": f"Bearer {emulator.key}"}
+    ) as api:
+        subjects: dict[str, str] = {}
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = api.get("/envelopes", params=params).json()
+            subjects.update((e["id"], e["subject"]) for e in page["data"])
+            if not (cursor := page["nextCursor"]):
+                return subjects
 
 
 def run_bulk(
@@ -127,6 +143,7 @@ def test_bulk_run_under_faults(
     )
     assert fired > 0
     assert str(ti.state) == "success"
+    assert ti.try_number == 1, "no try failed on a transient fault inside the retry budget"
     assert view["sent"] == CONTRACTS
     assert view["duplicates"] == 0
     assert view["orphan_drafts"] == 0
@@ -151,8 +168,12 @@ def test_bulk_run_through_a_429_storm(
         )
     finally:
         storm.wait(timeout=30)
+    log = certyneo_emulator.control.requests()
     refused = certyneo_emulator.control.counters()["rateLimited"]
     view = server_view(certyneo_emulator)
+    bulk = [e["at"] for e in log if e["userAgent"] == USER_AGENT]
+    storm_429s = [e["at"] for e in log if e["userAgent"] != USER_AGENT and e["status"] == 429]
+    during = [at for at in storm_429s if min(bulk) <= at <= max(bulk)]
     report(
         "429 storm from another process",
         contracts=CONTRACTS,
@@ -161,12 +182,19 @@ def test_bulk_run_through_a_429_storm(
         failed=failed_tries(ti),
         orphan_drafts=view["orphan_drafts"],
         rate_limited=refused,
+        storm_429s_during_the_bulk_run=len(during),
         task=ti.state,
     )
     assert refused > 0
+    assert during, (
+        f"the storm's 429s ({len(storm_429s)}) all fell outside the bulk run's requests "
+        f"({min(bulk):.2f} to {max(bulk):.2f} on the server's clock): the run did not overlap the storm"
+    )
     assert str(ti.state) == "success"
+    assert ti.try_number == 1, "no try failed on the storm"
     assert view["sent"] == CONTRACTS
     assert view["duplicates"] == 0
+    assert view["orphan_drafts"] == 0
 
 
 def test_outage_longer_than_the_retry_budget(
@@ -177,32 +205,48 @@ def test_outage_longer_than_the_retry_budget(
     report: Report,
     output: Callable[[], str],
 ) -> None:
-    """Sending answers 503 for longer than the hook's retry budget: the try fails saying which rows and why,
-    and the task's retry (the outage over) sends exactly those rows, nothing twice."""
+    """Sending the first 8 envelopes answers 503 for exactly the hook's retry budget; the other 12 rows
+    outlive the outage. The try fails naming exactly the 8 rows the server refused, each with its 503; the
+    task's retry sends exactly those: by the server's request log, every envelope is sent once, the 12
+    others never again."""
     attempts_per_send = FAST["max_retries"] + 1
+    down = 8
     certyneo_emulator.control.set_faults(
-        {"action": "error503", "method": "POST", "path": "/send$", "times": CONTRACTS * attempts_per_send}
+        {"action": "error503", "method": "POST", "path": "/send$", "times": attempts_per_send, "paths": down}
     )
     ti = run_bulk(certyneo_emulator, tmp_path, monkeypatch, retries=1)
     logged = output()
-    failure = next(iter(re.findall(r"\d+ of \d+ contracts were not sent", logged)), "")
-    reason = next(
-        (line.strip() for line in logged.splitlines() if line.strip().startswith("row client-")), ""
-    )
+    sends: dict[str, list[int]] = {}
+    for entry in certyneo_emulator.control.requests():
+        if entry["route"] == "POST /api/v1/envelopes/{id}/send":
+            sends.setdefault(entry["path"].split("/")[4], []).append(entry["status"])
     view = server_view(certyneo_emulator)
+    subjects = envelope_subjects(certyneo_emulator)
+    row_of = {envelope_id: "client-" + subjects[envelope_id].rsplit(" ", 1)[-1] for envelope_id in sends}
+    refused = {row_of[e] for e, statuses in sends.items() if statuses.count(503) == attempts_per_send}
+    failure = next(iter(re.findall(r"\d+ of \d+ contracts were not sent", logged)), "")
+    named = dict(re.findall(r"^\s*row (client-\d+): (.*)$", logged, re.MULTILINE))
     report(
-        "503s on send for longer than the retry budget",
+        "503s on the sends of 8 envelopes for longer than the retry budget",
         contracts=CONTRACTS,
         sent=view["sent"],
         duplicates=view["duplicates"],
-        failed=f"[bulk try 1: {failure}, e.g. {reason!r}]",
+        failed=f"[bulk try 1: {failure}: {sorted(named)}]",
         orphan_drafts=view["orphan_drafts"],
         task=ti.state,
     )
-    assert "20 of 20 contracts were not sent" in failure
-    assert "503" in reason
+    assert len(refused) == down, f"the server refused {sorted(refused)}"
+    assert failure == f"{down} of {CONTRACTS} contracts were not sent"
+    assert set(named) == refused, "the failure names exactly the rows the server refused"
+    for row, reason in named.items():
+        assert "503" in reason, f"row {row}'s line says why: {reason!r}"
     assert str(ti.state) == "success"
     assert ti.try_number == 2
+    assert len(sends) == CONTRACTS
+    for envelope_id, statuses in sends.items():
+        expected = [503] * attempts_per_send + [200] if row_of[envelope_id] in refused else [200]
+        assert statuses == expected, f"{row_of[envelope_id]} ({envelope_id}) was sent {statuses}"
+    assert certyneo_emulator.control.counters()["sends"] == dict.fromkeys(sends, 1)
     assert view["sent"] == CONTRACTS
     assert view["duplicates"] == 0
     assert view["orphan_drafts"] == 0

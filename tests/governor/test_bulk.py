@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,14 +94,41 @@ def test_uploads_are_not_reused_by_another_key(
     assert certyneo_emulator.control.counters()["documents"] == 2
 
 
-def while_running(action: Callable[[], None], after: float) -> threading.Thread:
-    def later() -> None:
-        time.sleep(after)
-        action()
+class AtSends:
+    """Runs ``actions[i]`` as soon as the emulator has counted ``thresholds[i]`` sends (its own counters,
+    polled), in a thread; records the sends counted just before and just after each action, so a test can
+    assert the damage happened while the run was going on (after N sends and before the last)."""
 
-    thread = threading.Thread(target=later, daemon=True)
-    thread.start()
-    return thread
+    def __init__(self, emulator: CertyneoEmulator, thresholds: list[int], action: Callable[[], Any]) -> None:
+        self.emulator = emulator
+        self.thresholds = thresholds
+        self.action = action
+        self.seen: list[tuple[int, int, Any]] = []  # (sends before, sends after, what the action returned)
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _sends(self) -> int:
+        return sum(self.emulator.control.counters()["sends"].values())
+
+    def _watch(self) -> None:
+        try:
+            for threshold in self.thresholds:
+                while (before := self._sends()) < threshold:
+                    if self._stop.wait(0.01):
+                        return
+                returned = self.action()
+                self.seen.append((before, self._sends(), returned))
+        except Exception as exc:  # noqa: BLE001 - reported by join()
+            self.error = exc
+
+    def join(self) -> list[tuple[int, int, Any]]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if self.error is not None:
+            raise self.error
+        return self.seen
 
 
 @pytest.mark.slow
@@ -110,6 +139,7 @@ def test_redis_killed_mid_run_the_run_completes_each_sent_once_one_warning(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Redis is killed once the server has counted 5 sends, with the run still far from its 40th."""
     caplog.set_level(logging.WARNING)
     certyneo_emulator.control.configure(ratePerMinute=PER_MINUTE, burst=BURST)
     monkeypatch.setenv(
@@ -118,14 +148,23 @@ def test_redis_killed_mid_run_the_run_completes_each_sent_once_one_warning(
             rate_limit_per_minute=PER_MINUTE, rate_limit_burst=BURST, rate_limit_redis_conn_id="redis_fleet"
         ),
     )
-    killer = while_running(redis_server.kill, after=1.5)
+
+    def kill() -> float:
+        redis_server.kill()
+        with pytest.raises(ConnectionRefusedError):  # nothing listens on its port any more
+            socket.create_connection(("127.0.0.1", redis_server.port), timeout=1).close()
+        return time.monotonic()
+
+    killer = AtSends(certyneo_emulator, [5], kill)
     results = run("certyneo_shared", contracts(tmp_path, 40), Journal(tmp_path / "journal.jsonl"))
-    killer.join()
+    ((before, after, killed_at),) = killer.join()
     counters = certyneo_emulator.control.counters()
+    assert 5 <= before <= after < 30, f"Redis was killed after {before} sends of 40: not mid-run"
+    later = [e for e in certyneo_emulator.control.requests() if e["at"] > killed_at]
+    assert any(e["route"] == "POST /api/v1/envelopes/{id}/send" for e in later), "sends went on after"
     assert [r["error"] for r in results] == [None] * 40
     assert len(counters["sends"]) == 40
     assert set(counters["sends"].values()) == {1}
-    assert counters["requestsTotal"] > 2 * BURST, "Redis was killed after the run had ended"
     warnings = [r.getMessage() for r in caplog.records if "store is unreachable" in r.getMessage()]
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith("Certyneo rate governor: the redis store is unreachable")
@@ -135,8 +174,18 @@ def test_redis_killed_mid_run_the_run_completes_each_sent_once_one_warning(
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", ["delete", "garbage"])
 def test_state_file_damaged_mid_run_is_rebuilt_and_nothing_fails(
-    certyneo_emulator: CertyneoEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+    certyneo_emulator: CertyneoEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
 ) -> None:
+    """The host's state file is deleted (or overwritten with garbage) three times, once the server has
+    counted 3, 10 and 17 sends of 30: each time while the run goes on, each time the file is rebuilt as a
+    valid bucket, and the host store never gives up (no fallback warning)."""
+    from airflow_provider_certyneo.governor.stores import _MAGIC, _RECORD
+
+    caplog.set_level(logging.WARNING)
     state_dir = tmp_path / "state"
     monkeypatch.setenv(STATE_DIR_ENV, str(state_dir))
     certyneo_emulator.control.configure(ratePerMinute=PER_MINUTE, burst=BURST)
@@ -145,20 +194,31 @@ def test_state_file_damaged_mid_run_is_rebuilt_and_nothing_fails(
         certyneo_emulator.connection_json(rate_limit_per_minute=PER_MINUTE, rate_limit_burst=BURST),
     )
 
-    def spoil() -> None:  # within the run: 61 requests take at least 2 s at this rate
-        for _ in range(3):
-            for path in state_dir.glob("*.bucket"):
-                if damage == "delete":
-                    path.unlink(missing_ok=True)
-                else:
-                    path.write_bytes(b"not a bucket \xff" * 3)
-            time.sleep(0.3)
+    def spoil() -> int:
+        spoiled = 0
+        for path in state_dir.glob("*.bucket"):
+            if damage == "delete":
+                path.unlink()
+            else:
+                path.write_bytes(b"not a bucket \xff" * 3)
+            spoiled += 1
+        return spoiled
 
-    spoiler = while_running(spoil, after=0.5)
+    spoiler = AtSends(certyneo_emulator, [3, 10, 17], spoil)
     results = run("certyneo_paced", contracts(tmp_path, 30), Journal(tmp_path / "journal.jsonl"))
-    spoiler.join()
+    seen = spoiler.join()
     counters = certyneo_emulator.control.counters()
+    assert len(seen) == 3, f"damaged {len(seen)} times: {seen}"
+    for (before, after, spoiled), threshold in zip(seen, [3, 10, 17], strict=True):
+        assert threshold <= before <= after < 30, f"damaged after {before} sends of 30: not mid-run"
+        assert spoiled >= 1, f"no state file to damage after {before} sends"
     assert [r["error"] for r in results] == [None] * 30
     assert set(counters["sends"].values()) == {1}
     assert len(counters["sends"]) == 30
-    assert list(state_dir.glob("*.bucket")), "the state file was not rebuilt"
+    rebuilt = [path.read_bytes() for path in state_dir.glob("*.bucket")]
+    assert rebuilt, "the state file was not rebuilt"
+    for raw in rebuilt:  # the store reads and writes the first record's bytes only
+        magic, _, _, checksum = _RECORD.unpack(raw[: _RECORD.size])
+        assert magic == _MAGIC, f"a valid bucket was rebuilt, not {raw!r}"
+        assert checksum == zlib.crc32(raw[:24]), f"a valid bucket was rebuilt, not {raw!r}"
+    assert "store is unreachable" not in caplog.text, "the host store was rebuilt, not given up"

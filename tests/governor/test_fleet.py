@@ -67,12 +67,31 @@ def test_processes_pacing_alone_do_draw_429s(service: Service) -> None:
     assert service.control.counters()["rateLimited"] > 0
 
 
+def floor_seconds(requests: int) -> float:
+    """The token bucket's floor for ``requests`` on the key: all but the burst at the sustained rate."""
+    return (requests - BURST) * 60 / PER_MINUTE
+
+
 @pytest.mark.slow
 def test_two_hosts_on_one_redis_draw_no_429(service: Service, redis_server: RedisServer) -> None:
-    """Two groups of two processes that share nothing but Redis (each its own state folder)."""
+    """Two groups of two processes that share nothing but Redis (each its own state folder): no 429, and no
+    faster than the key's floor (they did share one bucket, not each run at the key's rate)."""
     conn = service.connection(rate_limit_redis_conn_id="redis_fleet")
     result = run_fleet(conn, hosts=2, processes_per_host=2, requests_each=40)
     counters = service.control.counters()
     assert counters["requestsTotal"] == result.requests
     assert counters["rateLimited"] == 0
     assert {r["store"] for r in result.per_process} == {"redis"}
+    floor = floor_seconds(result.requests)
+    print(f"2 hosts on Redis: {result.elapsed:.2f} s for a floor of {floor:.2f} s")
+    assert result.elapsed >= floor * 0.95, f"{result.elapsed:.2f} s for a floor of {floor:.2f} s"
+
+
+@pytest.mark.slow
+def test_two_hosts_without_redis_do_draw_429s(service: Service) -> None:
+    """The failing control of the test above: the same two hosts (own state folders) pacing with their
+    host store only, no Redis. Each runs at the key's rate, together twice it: the server refuses."""
+    conn = service.connection(backoff_base=0.01)
+    result = run_fleet(conn, hosts=2, processes_per_host=2, requests_each=40)
+    assert {r["store"] for r in result.per_process} == {"host"}
+    assert service.control.counters()["rateLimited"] > 0

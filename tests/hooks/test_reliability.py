@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.routing import APIRoute
 
@@ -87,6 +86,12 @@ STORM = textwrap.dedent(
 def test_429_storm_from_another_process_is_absorbed(
     certyneo_emulator: CertyneoEmulator, connection: Any
 ) -> None:
+    """Another process (raw httpx, outside the pace) storms the key; each of the hook's refused requests
+    arrives again, by the server's own clock, as ``Retry-After`` says: no earlier, and no later than the
+    client's jitter plus a round trip (measured on the same server's log) and a little scheduling."""
+    from airflow_provider_certyneo.client.protocol import JITTER_SECONDS
+    from airflow_provider_certyneo.hooks.base import USER_AGENT
+
     certyneo_emulator.control.configure(ratePerMinute=120, burst=4)
     conn_id = connection("shared", rate_limit_per_minute=120, rate_limit_burst=4)
     storm = subprocess.Popen(
@@ -98,29 +103,33 @@ def test_429_storm_from_another_process_is_absorbed(
         interval=0.05,
         what="the storm to start (a 429 from the emulator)",
     )
-    sent: list[float] = []
-    refusals: list[tuple[float, float]] = []
-
-    def on_request(request: httpx.Request) -> None:
-        sent.append(time.monotonic())
-
-    def on_response(response: httpx.Response) -> None:
-        if response.status_code == 429:
-            refusals.append((time.monotonic(), float(response.headers["Retry-After"])))
-
+    round_trips: list[float] = []
     try:
         with CertyneoHook(conn_id, **FAST_BACKOFF) as hook:
             client = hook.get_conn()
-            client.event_hooks = {"request": [on_request], "response": [on_response]}
+            client.event_hooks = {
+                "request": [lambda request: round_trips.append(-time.monotonic())],
+                "response": [lambda response: round_trips.append(round_trips.pop() + time.monotonic())],
+            }
             results = [list(hook.list_api_keys(page_size=1)) for _ in range(6)]
     finally:
         storm.wait(timeout=30)
     assert all(results)
-    assert refusals, "the storm should have drawn at least one 429"
-    for refused_at, retry_after in refusals:
-        following = [t for t in sent if t > refused_at]
-        assert following, "every refused call is sent again"
-        assert following[0] - refused_at >= retry_after, "a request went out before Retry-After elapsed"
+    ours = [e for e in certyneo_emulator.control.requests() if e["userAgent"] == USER_AGENT]
+    assert len(ours) == len(round_trips) >= 6, "the server saw every request the hook sent"
+    refused = [(i, e) for i, e in enumerate(ours) if e["status"] == 429]
+    assert refused, "the storm should have drawn at least one 429 from the hook"
+    # the longest round trip seen (client send to client receive): the 429 travels back, the retry comes
+    slack = JITTER_SECONDS + max(round_trips) + 0.1
+    for index, entry in refused:
+        assert index + 1 < len(ours), "every refused request is sent again"
+        gap = ours[index + 1]["at"] - entry["answeredAt"]
+        retry_after = entry["retryAfter"]
+        assert gap >= retry_after, f"sent again {gap:.3f} s after a 429 with Retry-After {retry_after:g}"
+        assert gap <= retry_after + slack, (
+            f"sent again {gap:.3f} s after a 429 with Retry-After {retry_after:g} "
+            f"(allowed: {slack:.3f} s more)"
+        )
 
 
 def test_503s_and_dropped_connections_are_retried(

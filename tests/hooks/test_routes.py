@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 from pathlib import Path
@@ -222,6 +223,49 @@ def test_downloads_never_overwrite_silently_nor_escape(
     with pytest.raises(CertyneoNotFoundError):
         hook.download_audit_trail("../../etc/passwd", tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["contract.pdf", "trail.pdf"]
+
+
+def hostile_ids(root: Path) -> list[str]:
+    """Envelope ids that, used as a file name as they are, would land outside ``root/a/b/downloads``."""
+    return ["../../escaped-up", f"{root}/escaped-absolute", "..\\..\\escaped-backslashes", "./.hidden/../.."]
+
+
+def test_a_hostile_envelope_id_the_service_answers_is_downloaded_inside_the_folder(
+    certyneo_emulator: CertyneoEmulator, pdf_file: Path, tmp_path: Path
+) -> None:
+    """The provider names a download after the envelope id it is given (an id can come from a server
+    answer: a list, a webhook, an asset event). The emulator answers each hostile id with the envelope's
+    PDF (an alias), so the name reaches the sanitiser and the file is written: inside the folder, sync
+    and async, and nowhere else under this test's own folder."""
+    with CertyneoHook(**FAST_BACKOFF) as hook:
+        envelope = hook.create_envelope("S", [hook.upload_document(pdf_file)["id"]], SIGNER)
+        hook.send_envelope(envelope["id"])
+    for hostile in hostile_ids(tmp_path):
+        certyneo_emulator.control.alias(envelope["id"], hostile)
+    folder = tmp_path / "a" / "b" / "downloads"
+    folder.mkdir(parents=True)
+    written: list[Path] = []
+    with CertyneoHook(**FAST_BACKOFF) as hook:
+        for hostile in hostile_ids(tmp_path):
+            written.append(Path(hook.download_audit_trail(hostile, folder)["path"]))
+
+    async def download_async() -> list[Path]:
+        async with CertyneoAsyncHook(**FAST_BACKOFF) as async_hook:
+            return [
+                Path((await async_hook.download_audit_trail(hostile, folder, overwrite=True))["path"])
+                for hostile in hostile_ids(tmp_path)
+            ]
+
+    written += asyncio.run(download_async())
+    served = certyneo_emulator.control.counters()["requests"]["GET /api/v1/envelopes/{id}/audit-trail"]
+    assert served == 2 * len(hostile_ids(tmp_path)), "the service answered every hostile id"
+    files = {p for p in tmp_path.rglob("*") if p.is_file()}
+    assert files - {pdf_file} == {folder / name for name in {p.name for p in written}}, (
+        f"written outside {folder}: {sorted(map(str, files - {pdf_file}))}"
+    )
+    assert {p.parent for p in written} == {folder}
+    assert all(p.read_bytes().startswith(b"%PDF-") for p in written)
+    assert not any(p.name.startswith(".") for p in written), "no hidden file either"
 
 
 class TestAsyncHook:
