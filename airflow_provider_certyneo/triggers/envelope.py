@@ -65,12 +65,16 @@ class CertyneoEnvelopeTrigger(CertyneoWaitTrigger[EnvelopeResult]):
         """The wait for this envelope cannot go on."""
         return EnvelopeResult("error", self.envelope_id, message)
 
+    def _already_known(self, envelope: dict[str, Any]) -> bool:
+        """The state the caller logged before deferring (``known_as_of``): the first look may return it."""
+        known, updated = self.wait.known_since, instant(envelope.get("updatedAt"))
+        return known is not None and updated is not None and updated <= known
+
     async def outcome(self) -> EnvelopeResult:
         """The one result that ends this wait. ``timeout`` only once ``end_time`` has really passed: a poller
         that stops for any other reason ends the wait with ``error`` (never a void on timeout)."""
         watcher = watcher_for(self.certyneo_conn_id, self.poll_share)
-        known_since = self.wait.known_since
-        updates = watcher.updates(self.envelope_id, self.poll_interval, known_since)
+        updates = watcher.updates(self.envelope_id, self.poll_interval, self.wait.known_since)
         last_line: str | None = None
         try:
             while True:
@@ -98,8 +102,7 @@ class CertyneoEnvelopeTrigger(CertyneoWaitTrigger[EnvelopeResult]):
                 status = envelope.get("status", "")
                 line = progress(envelope)
                 # the caller logged the state it knew (known_as_of); the first look may return it again
-                updated = instant(envelope.get("updatedAt"))
-                already_known = known_since is not None and updated is not None and updated <= known_since
+                already_known = self._already_known(envelope)
                 if line != last_line and not already_known:
                     last_line = line
                     self.log.info("envelope %s: %s", self.envelope_id, line)

@@ -120,17 +120,25 @@ class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
                 rfc3339(cursor),
                 self.poll_interval,
             )
+            reached: list[dict[str, Any]] = []
             while True:
-                changed = await feed.poll(hook, budget.apace)
-                if changed is not None:
-                    for envelope in changed:
-                        updated = str(envelope.get("updatedAt"))
-                        if envelope.get("status") != status or delivered.get(envelope["id"]) == updated:
-                            continue
-                        delivered[envelope["id"]] = updated
-                        yield TriggerEvent(event_payload(envelope, f"{envelope['id']}@{updated}", "watcher"))
+                reached.clear()
+
+                def each(envelope: Any) -> None:
+                    updated = str(envelope.get("updatedAt"))
+                    if envelope.get("status") != status or delivered.get(envelope["id"]) == updated:
+                        return
+                    delivered[envelope["id"]] = updated
+                    reached.append(event_payload(envelope, f"{envelope['id']}@{updated}", "watcher"))
+
+                complete = await feed.poll(hook, budget.apace, each)
+                for payload in list(reached):
+                    yield TriggerEvent(payload)
+                if complete:
                     assert feed.cursor is not None
-                    delivered = still_in_overlap(delivered, feed.cursor)
+                    kept = still_in_overlap(delivered, feed.cursor)
+                    delivered.clear()
+                    delivered.update(kept)
                     await self._save_cursor(feed.cursor, delivered)
                 await asyncio.sleep(self.poll_interval)
 

@@ -47,24 +47,30 @@ class ChangeFeed:
         self.cursor = to if self.cursor is None else min(self.cursor, to)
 
     async def poll(
-        self, hook: CertyneoAsyncHook, pace: Callable[[], Awaitable[None]]
-    ) -> list[Envelope] | None:
-        """One round through ``hook``, awaiting ``pace`` (the key's poll budget) before each request: every
-        envelope changed since the cursor (less the overlap). The cursor moves to the round's start once the
-        round is complete and the server's clock is known. None when Certyneo was unavailable (logged): the
-        next round starts from the same cursor. Raises a ``CertyneoError`` that no retry can fix."""
+        self,
+        hook: CertyneoAsyncHook,
+        pace: Callable[[], Awaitable[None]],
+        each: Callable[[Envelope], None],
+    ) -> bool:
+        """One round through ``hook``, awaiting ``pace`` (the key's poll budget) before each request: ``each``
+        is called with every envelope changed since the cursor (less the overlap) as its page arrives (a
+        round of thousands of changes never holds them all at once). The cursor moves to the round's start
+        once the round is complete and the server's clock is known. False when Certyneo was unavailable
+        (logged): the next round starts from the same cursor. Raises a ``CertyneoError`` that no retry can
+        fix."""
         if self.cursor is None:
             raise ValueError("set the change feed's cursor before its first round")
         started = hook.server_clock.now()
         clock_known = hook.server_clock.observed
         changes = hook.list_envelopes(status=self.status, updated_since=self.cursor - OVERLAP, pace=pace)
         try:
-            changed = [envelope async for envelope in changes]
+            async for envelope in changes:
+                each(envelope)
         except CertyneoError as exc:
             if not exc.retryable:
                 raise
             log.warning("Certyneo unavailable listing changes, will try again: %s", exc)
-            return None
+            return False
         if clock_known:
             self.cursor = started
-        return changed
+        return True

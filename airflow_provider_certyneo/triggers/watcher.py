@@ -179,15 +179,17 @@ class EnvelopeWatcher:
                     if self._backfill is not None:
                         feed.rewind(self._backfill)
                         self._backfill = None
-                    for envelope in await feed.poll(hook, pace) or ():
-                        if envelope["id"] in self._watches:
-                            self._deliver(envelope["id"], Update(envelope=dict(envelope)))
+                    await feed.poll(hook, pace, self._deliver_change)
                     next_list = round_started + self._interval()
                 self._wake.clear()
                 if self._new and all_read:
                     continue
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_list - time.monotonic()))
+
+    def _deliver_change(self, envelope: Any) -> None:
+        if envelope["id"] in self._watches:
+            self._deliver(envelope["id"], Update(envelope=dict(envelope)))
 
     def _interval(self) -> float:
         return min((w.interval for w in self._watches.values()), default=0.0)
