@@ -65,7 +65,8 @@ def files_under(folder: Path, since: float = 0.0) -> str:
     """The text of the files under ``folder`` (not the database) last written at or after ``since``."""
     texts = []
     for path in folder.rglob("*"):
-        if path.is_file() and path.suffix not in (".db", ".db-journal") and path.stat().st_mtime >= since:
+        database = path.suffix in (".db", ".db-journal", ".db-wal", ".db-shm")
+        if path.is_file() and not database and path.stat().st_mtime >= since:
             texts.append(path.read_bytes().decode("utf-8", "replace"))
     return "\n".join(texts)
 
