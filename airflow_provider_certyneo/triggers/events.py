@@ -121,18 +121,18 @@ class CertyneoEnvelopeEventTrigger(BaseEventTrigger):
                 self.poll_interval,
             )
             reached: list[dict[str, Any]] = []
+
+            def each(envelope: Any) -> None:
+                updated = str(envelope.get("updatedAt"))
+                if envelope.get("status") != status or delivered.get(envelope["id"]) == updated:
+                    return
+                delivered[envelope["id"]] = updated
+                reached.append(event_payload(envelope, f"{envelope['id']}@{updated}", "watcher"))
+
             while True:
                 reached.clear()
-
-                def each(envelope: Any) -> None:
-                    updated = str(envelope.get("updatedAt"))
-                    if envelope.get("status") != status or delivered.get(envelope["id"]) == updated:
-                        return
-                    delivered[envelope["id"]] = updated
-                    reached.append(event_payload(envelope, f"{envelope['id']}@{updated}", "watcher"))
-
                 complete = await feed.poll(hook, budget.apace, each)
-                for payload in list(reached):
+                for payload in reached:
                     yield TriggerEvent(payload)
                 if complete:
                     assert feed.cursor is not None
