@@ -36,6 +36,9 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         "signing_order", "row_id"}`` (e.g. from XCom). Templated.
     :param manifest: instead, a CSV or JSON-lines file with those columns (local path, URL or
         ``ObjectStoragePath``); relative PDF paths are read from the manifest's folder. Templated.
+    :param row_range: send only the manifest's rows ``[start, stop)`` (counted from 0): one batch of a
+        manifest mapped in batches, ``.partial(manifest=…).expand(row_range=manifest_batches(…))``. The whole
+        manifest is still checked for duplicate rows; each batch keeps its own journal (by map index).
     :param journal: where progress is kept. Default: beside the manifest, in ``.certyneo/``, named after
         the DAG run and task (so a retry on another worker finds it when the manifest is on shared or object
         storage); for ``contracts`` without a manifest, under ``$AIRFLOW_HOME/certyneo-journals`` — set it
@@ -53,6 +56,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         *,
         contracts: list[dict[str, Any]] | XComArg | None = None,
         manifest: Any = None,
+        row_range: list[int] | tuple[int, int] | None = None,
         journal: Any = None,
         max_in_flight: int = 32,
         wait_for_completion: bool = False,
@@ -71,6 +75,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
             raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight!r}")
         self.contracts = contracts
         self.manifest = manifest
+        self.row_range = row_range
         self.journal = journal
         self.max_in_flight = max_in_flight
         self.wait_for_completion = wait_for_completion
@@ -96,9 +101,11 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Send every contract once (resuming from the journal), then wait if asked; one result per row."""
+        from airflow_provider_certyneo.bulk.batches import parse_row_range
         from airflow_provider_certyneo.bulk.manifest import contracts_from_list, read_manifest
         from airflow_provider_certyneo.bulk.pipeline import send_all
 
+        row_range = parse_row_range(self.row_range)
         if self.manifest:
             contracts = read_manifest(self.manifest)
         elif isinstance(self.contracts, list):
@@ -107,6 +114,14 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
             raise CertyneoValidationError(
                 f"contracts must be a list of rows, got {type(self.contracts).__name__}"
             )
+        if row_range is not None:
+            start, stop = row_range
+            if stop > len(contracts):
+                raise CertyneoValidationError(
+                    f"row_range {list(row_range)} goes past the manifest's {len(contracts)} rows: "
+                    "plan the batches from this manifest (manifest_batches)"
+                )
+            contracts = contracts[start:stop]
         journal = self._journal(context)
         self.log.info(
             "Bulk send of %d contracts (journal: %s, %d rows already recorded)",
@@ -179,6 +194,9 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
                 f"{len(result.failed)} envelopes will not be signed and "
                 f"{len(result.pending)} were still pending ({result.status})"
             )
-        rows: list[dict[str, Any]] = context["ti"].xcom_pull(task_ids=self.task_id, key=xcom.RESULTS) or []
+        ti = context["ti"]  # this map index's rows only: a mapped bulk task has one list per batch
+        rows: list[dict[str, Any]] = (
+            ti.xcom_pull(task_ids=self.task_id, key=xcom.RESULTS, map_indexes=ti.map_index) or []
+        )
         completed = set(result.completed)
         return [{**row, "status": "COMPLETED"} if row["envelope_id"] in completed else row for row in rows]
