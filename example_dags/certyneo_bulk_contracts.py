@@ -1,22 +1,33 @@
-"""Bulk contracts from a CSV manifest of clients, two ways, each followed by a summary of who signed.
+"""Bulk contracts from a CSV manifest of clients, three ways, each followed by a summary of who signed.
 
-``certyneo_bulk_mapped``: dynamic task mapping — one upload per distinct PDF (clients who get the same
-PDF share it, matched by SHA-256), then one create and one deferred send-and-wait task per client. Every
-API-calling task runs in the ``certyneo_api`` pool, sized for the key (create it with
-``airflow pools set certyneo_api 8 "Certyneo key: 100 requests/min"``; leave *include deferred* off so that
-waiting tasks hold no slot: all waiting triggers of a key share one poller). The workers of a machine share
-the key's pace (on several hosts, share it through Redis: see the README). Cost: 2 requests per contract
-(3 when each has its own PDF), plus about one request per poll interval for all the waiting ones together.
+``certyneo_bulk_mapped``: the manifest mapped in batches — one CertyneoBulkSendOperator task per batch of
+``batch_size`` rows (100 by default: 2,000 contracts are 20 task instances and 20 waits, far below Airflow's
+``[core] max_map_length`` of 1,024 and a triggerer's capacity of 1,000). Each batch is paced by the key's
+governor (the workers of all hosts share one pace: see the README), resumable from its own journal beside
+the manifest, and waits deferred for its whole set, holding no worker or pool slot, so the next batch
+starts sending at once whatever the signers do.
+
+``certyneo_bulk_per_contract``: one task instance per contract (upload once per distinct PDF, then create,
+send and a deferred wait per client), for those who want each contract as its own task instance in the
+UI. Airflow maps over at most ``[core] max_map_length`` items (1,024 by default): a longer manifest fails
+its first task at once, naming the setting and the alternatives, before anything is sent. Sending and
+waiting are separate tasks: the sends run in the ``certyneo_api`` pool at the key's pace and never wait for
+a signer; each wait is a deferred sensor (one trigger per contract: 2,000 waits need room on the
+triggerers, ``[triggerer] capacity`` times their number; see the README).
 
 ``certyneo_bulk_operator``: preview → approval → send. The preview (``dry_run=True``) checks every row as
 the send will and sends nothing; a person reads its summary in the Airflow UI (Required actions, or the
 task's page) and approves or rejects (Airflow's ``ApprovalOperator``, Airflow 3.1+; a rejected run sends
-nothing). The send — one CertyneoBulkSendOperator task, the same requests per contract (one upload per
-distinct PDF), paced by the key's governor (no 429s), resumable from its journal, then one deferred wait
-for the whole set — refuses a manifest or PDF changed since the preview. Where Airflow has no
+nothing). The send — one CertyneoBulkSendOperator task for the whole manifest, then one deferred wait for
+the whole set — refuses a manifest or PDF changed since the preview. Where Airflow has no
 ``ApprovalOperator``, the DAG still parses and runs, preview then send, and the ``approve`` task logs that
 nothing was approved.
-At Certyneo's 100 requests/min, 2,000 contracts take about an hour either way: the limit decides.
+
+Every API-calling task runs in the ``certyneo_api`` pool, sized for the key (create it with
+``airflow pools set certyneo_api 8 "Certyneo key: 100 requests/min"``; leave *include deferred* off so that
+waiting tasks hold no slot: all waiting triggers of a key share one poller). At Certyneo's 100 requests a
+minute the key sets the pace on every path: 2,000 contracts take about an hour (38 minutes when they share
+one PDF), whatever Airflow does.
 """
 
 from __future__ import annotations
@@ -38,10 +49,13 @@ from airflow_provider_certyneo.operators.envelope import (
     CertyneoCreateEnvelopeOperator,
     CertyneoSendEnvelopeOperator,
 )
+from airflow_provider_certyneo.sensors.envelope import CertyneoEnvelopeSensor
 
 MANIFEST = os.environ.get("CERTYNEO_BULK_MANIFEST", str(Path(__file__).parent / "files" / "clients.csv"))
 POOL = os.environ.get("CERTYNEO_POOL", "certyneo_api")
 POLL_INTERVAL = float(os.environ.get("CERTYNEO_POLL_INTERVAL", "300"))
+BATCH_SIZE = int(os.environ.get("CERTYNEO_BATCH_SIZE", "100"))
+WAIT_TIMEOUT = timedelta(days=30).total_seconds()
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 MONTHLY = "0 6 1 * *"
 TAGS = ["certyneo", "example", "bulk"]
@@ -92,6 +106,15 @@ def summarize(envelope_ids: list[str], started: str) -> dict[str, Any]:
     return summary
 
 
+@task(task_id="envelope_ids", trigger_rule="all_done")
+def sent_envelope_ids(task_id: str, **context: Any) -> list[str]:
+    """The envelope ids the bulk task(s) sent, from their ``results`` XCom (pushed before any wait, so a
+    batch whose contracts were declined still counts)."""
+    pulled = context["ti"].xcom_pull(task_ids=task_id, key="results") or []
+    batches = pulled if pulled and isinstance(pulled[0], list) else [pulled]
+    return [row["envelope_id"] for rows in batches for row in rows or [] if row.get("envelope_id")]
+
+
 with DAG(
     dag_id="certyneo_bulk_mapped",
     schedule=MONTHLY,
@@ -99,16 +122,51 @@ with DAG(
     catchup=False,
     default_args=RETRIES,
     tags=TAGS,
-    params={"manifest": MANIFEST},
+    params={"manifest": MANIFEST, "batch_size": BATCH_SIZE},
 ) as mapped_dag:
 
     @task
+    def plan_batches(manifest: str, batch_size: str) -> list[list[int]]:
+        """The manifest's rows in ``[start, stop)`` ranges of ``batch_size``: one bulk task each."""
+        from airflow_provider_certyneo.bulk.batches import manifest_batches
+
+        return manifest_batches(manifest, int(batch_size))
+
+    batches = CertyneoBulkSendOperator.partial(
+        task_id="send_batch",
+        manifest="{{ params.manifest }}",
+        pool=POOL,
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        map_index_template="rows {{ task.row_range[0] + 1 }}-{{ task.row_range[1] }}",
+    ).expand(row_range=plan_batches("{{ params.manifest }}", "{{ params.batch_size }}"))
+    ids = sent_envelope_ids("send_batch")
+    batches >> ids
+    [batches, summarize(ids, "{{ dag_run.start_date.isoformat() }}")] >> fail_if_any_task_failed()
+
+
+with DAG(
+    dag_id="certyneo_bulk_per_contract",
+    schedule=MONTHLY,
+    start_date=START,
+    catchup=False,
+    default_args=RETRIES,
+    tags=TAGS,
+    params={"manifest": MANIFEST},
+) as per_contract_dag:
+
+    @task
     def read_clients(manifest: str) -> list[dict[str, Any]]:
-        """The manifest's rows, each with its PDF's path and SHA-256."""
+        """The manifest's rows, each with its PDF's path and SHA-256; refused at once when Airflow could not
+        map over them all."""
+        from airflow_provider_certyneo.bulk.batches import check_map_length
+
         folder = Path(manifest).parent
         digests: dict[str, str] = {}
         with open(manifest, newline="", encoding="utf-8") as handle:
             clients = [{**row, "pdf": str(folder / row["pdf"])} for row in csv.DictReader(handle)]
+        check_map_length(len(clients))
         for client in clients:
             if client["pdf"] not in digests:
                 digests[client["pdf"]] = hashlib.sha256(Path(client["pdf"]).read_bytes()).hexdigest()
@@ -147,17 +205,14 @@ with DAG(
     create = CertyneoCreateEnvelopeOperator.partial(task_id="create", pool=POOL).expand_kwargs(
         envelopes_to_create(clients, upload.output)
     )
-    send = CertyneoSendEnvelopeOperator.partial(
-        task_id="send_and_wait",
-        pool=POOL,
-        wait_for_completion=True,
-        deferrable=True,
-        poll_interval=POLL_INTERVAL,
-        max_active_tis_per_dagrun=16,
+    send = CertyneoSendEnvelopeOperator.partial(task_id="send", pool=POOL).expand(envelope_id=create.output)
+    wait = CertyneoEnvelopeSensor.partial(
+        task_id="wait_signed", deferrable=True, poke_interval=POLL_INTERVAL, timeout=WAIT_TIMEOUT
     ).expand(envelope_id=create.output)
+    send >> wait
     summary = summarize(create.output, "{{ dag_run.start_date.isoformat() }}")
-    send >> summary
-    [clients, upload, create, send, summary] >> fail_if_any_task_failed()
+    wait >> summary
+    [clients, upload, create, send, wait, summary] >> fail_if_any_task_failed()
 
 
 def approval_step() -> Any:
@@ -211,11 +266,6 @@ with DAG(
     )
     preview >> approve >> bulk
 
-    @task(trigger_rule="all_done")
-    def envelope_ids(**context: Any) -> list[str]:
-        rows = context["ti"].xcom_pull(task_ids="bulk_send", key="results") or []
-        return [row["envelope_id"] for row in rows if row.get("envelope_id")]
-
-    ids = envelope_ids()
+    ids = sent_envelope_ids("bulk_send")
     bulk >> ids
     [bulk, summarize(ids, "{{ dag_run.start_date.isoformat() }}")] >> fail_if_any_task_failed()

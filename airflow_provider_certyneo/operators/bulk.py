@@ -38,6 +38,9 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         "signing_order", "row_id"}`` (e.g. from XCom). Templated.
     :param manifest: instead, a CSV or JSON-lines file with those columns (local path, URL or
         ``ObjectStoragePath``); relative PDF paths are read from the manifest's folder. Templated.
+    :param row_range: send only the manifest's rows ``[start, stop)`` (counted from 0): one batch of a
+        manifest mapped in batches, ``.partial(manifest=…).expand(row_range=manifest_batches(…))``. The whole
+        manifest is still checked for duplicate rows; each batch keeps its own journal (by map index).
     :param journal: where progress is kept. Default: beside the manifest, in ``.certyneo/``, named after
         the DAG run and task (so a retry on another worker finds it when the manifest is on shared or object
         storage); for ``contracts`` without a manifest, under ``$AIRFLOW_HOME/certyneo-journals`` — set it
@@ -75,6 +78,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         *,
         contracts: list[dict[str, Any]] | XComArg | None = None,
         manifest: Any = None,
+        row_range: list[int] | tuple[int, int] | None = None,
         journal: Any = None,
         max_in_flight: int = 32,
         wait_for_completion: bool = False,
@@ -96,6 +100,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
             raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight!r}")
         self.contracts = contracts
         self.manifest = manifest
+        self.row_range = row_range
         self.journal = journal
         self.max_in_flight = max_in_flight
         self.wait_for_completion = wait_for_completion
@@ -128,17 +133,29 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         return Journal(location, read_only=self.preview_only)
 
     def _contracts(self) -> tuple[list[Contract], str]:
-        """The rows, checked, and the SHA-256 of what they were read from (the manifest's bytes, or the
-        rows given as a list)."""
+        """The rows (of ``row_range`` only, if set), checked, and the SHA-256 of what they were read from
+        (the manifest's bytes, or the rows given as a list)."""
+        from airflow_provider_certyneo.bulk.batches import parse_row_range
         from airflow_provider_certyneo.bulk.fingerprint import rows_digest
         from airflow_provider_certyneo.bulk.manifest import contracts_from_list, load_manifest
 
+        row_range = parse_row_range(self.row_range)
         if self.manifest:
-            return load_manifest(self.manifest)
-        if isinstance(self.contracts, list):
-            return contracts_from_list(self.contracts), rows_digest(self.contracts)
-        kind = type(self.contracts).__name__
-        raise CertyneoValidationError(f"contracts must be a list of rows, got {kind}")
+            contracts, digest = load_manifest(self.manifest)
+        elif isinstance(self.contracts, list):
+            contracts, digest = contracts_from_list(self.contracts), rows_digest(self.contracts)
+        else:
+            kind = type(self.contracts).__name__
+            raise CertyneoValidationError(f"contracts must be a list of rows, got {kind}")
+        if row_range is not None:
+            start, stop = row_range
+            if stop > len(contracts):
+                raise CertyneoValidationError(
+                    f"row_range {list(row_range)} goes past the manifest's {len(contracts)} rows: "
+                    "plan the batches from this manifest (manifest_batches)"
+                )
+            contracts = contracts[start:stop]
+        return contracts, digest
 
     def execute(self, context: Context) -> Any:
         """Send every contract once (resuming from the journal), then wait if asked; one result per row.
@@ -271,6 +288,9 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
                 f"{len(result.failed)} envelopes will not be signed and "
                 f"{len(result.pending)} were still pending ({result.status})"
             )
-        rows: list[dict[str, Any]] = context["ti"].xcom_pull(task_ids=self.task_id, key=xcom.RESULTS) or []
+        ti = context["ti"]  # this map index's rows only: a mapped bulk task has one list per batch
+        rows: list[dict[str, Any]] = (
+            ti.xcom_pull(task_ids=self.task_id, key=xcom.RESULTS, map_indexes=ti.map_index) or []
+        )
         completed = set(result.completed)
         return [{**row, "status": "COMPLETED"} if row["envelope_id"] in completed else row for row in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 
 from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from tests.support.airflow_runs import EXAMPLES, load, states
+from tests.support.manifests import write_manifest
+from tests.support.polling import wait_until
 
 APPROVE = "approve"  # the bulk DAG's approval task: dag.test() marks it done (no person answers there)
 
@@ -28,6 +31,7 @@ def test_every_example_parses_without_network(monkeypatch: pytest.MonkeyPatch) -
     assert set(bag.dag_ids) >= {
         "certyneo_quickstart",
         "certyneo_bulk_mapped",
+        "certyneo_bulk_per_contract",
         "certyneo_bulk_operator",
         "certyneo_onboarding",
         "certyneo_taskflow",
@@ -44,23 +48,74 @@ def manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.slow
-def test_bulk_mapped_signed(signing_emulator: CertyneoEmulator, manifest: Path, output: Any) -> None:
+def test_bulk_mapped_sends_in_batches(
+    signing_emulator: CertyneoEmulator, manifest: Path, output: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five clients in batches of two: three bulk task instances, each with its own journal, every
+    envelope sent once and signed."""
+    monkeypatch.setenv("CERTYNEO_BATCH_SIZE", "2")
     run = load("certyneo_bulk_contracts").mapped_dag.test()
-    result = states(run)
-    assert result["summarize"] == "success"
-    assert result["fail_if_any_task_failed"] == "skipped"
+    ran = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+    assert ran.pop(("fail_if_any_task_failed", -1)) == "skipped"
+    assert set(ran.values()) == {"success"}, ran
+    assert sorted(m for (task, m) in ran if task == "send_batch") == [0, 1, 2]
+    labels = {ti.rendered_map_index for ti in run.get_task_instances() if ti.task_id == "send_batch"}
+    assert labels == {"rows 1-2", "rows 3-4", "rows 5-5"}
     assert str(run.state) == "success"
     assert "Signed (5): marie.dubois@example.com" in output()
     sends = signing_emulator.control.counters()["sends"]
     assert len(sends) == 5
     assert set(sends.values()) == {1}
+    assert len(list((manifest.parent / ".certyneo").glob("*.journal.jsonl"))) == 3, "a journal per batch"
 
 
 @pytest.mark.slow
-def test_bulk_mapped_uploads_each_distinct_pdf_once(
-    signing_emulator: CertyneoEmulator, manifest: Path, output: Any
+def test_bulk_mapped_declined(signing_emulator: CertyneoEmulator, manifest: Path, output: Any) -> None:
+    signing_emulator.control.configure(autoAction="decline", declineReason="Trop cher")
+    run = load("certyneo_bulk_contracts").mapped_dag.test()
+    tis = run.get_task_instances()
+    assert {str(ti.state) for ti in tis if ti.task_id == "send_batch"} == {"failed"}
+    assert states(run)["summarize"] == "success"
+    assert states(run)["fail_if_any_task_failed"] == "failed"
+    assert str(run.state) == "failed", "a run whose contracts failed is not green"
+    text = output()
+    assert "Not signed: envelope" in text
+    assert "reason: Trop cher" in text
+
+
+@pytest.mark.slow
+def test_bulk_mapped_two_thousand_contracts(
+    certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three clients get one policy PDF and two get another: two uploads, five envelopes, each sent once."""
+    """The first of the month at the users' volume, on a scaled clock (6,000 requests/min): 2,000 rows,
+    more than Airflow maps over one per task, go out in 20 batches; each envelope is sent once, no 429."""
+    certyneo_emulator.control.configure(ratePerMinute=6000, burst=200, autoSignAfter=0.5)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CERTYNEO_DEFAULT",
+        certyneo_emulator.connection_json(rate_limit_per_minute=6000, rate_limit_burst=200),
+    )
+    manifest = write_manifest(tmp_path / "drop", 2000, digits=4, shared_pdf=True)
+    monkeypatch.setenv("CERTYNEO_BULK_MANIFEST", str(manifest))
+    monkeypatch.setenv("CERTYNEO_POLL_INTERVAL", "0.5")
+    run = load("certyneo_bulk_contracts").mapped_dag.test()
+    ran = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+    assert ran.pop(("fail_if_any_task_failed", -1)) == "skipped"
+    assert set(ran.values()) == {"success"}, ran
+    assert sum(1 for (task, _) in ran if task == "send_batch") == 20
+    counters = certyneo_emulator.control.counters()
+    assert counters["rateLimited"] == 0
+    assert len(counters["sends"]) == 2000
+    assert set(counters["sends"].values()) == {1}, "every envelope sent exactly once"
+    # the shared PDF is uploaded once per batch (each batch is its own resumable task): 20, not 2,000
+    assert counters["requests"].get("POST /api/v1/documents") == 20, counters["requests"]
+
+
+@pytest.mark.slow
+def test_bulk_per_contract_sends_every_contract_before_anyone_signs(
+    certyneo_emulator: CertyneoEmulator, airflow_db: None, manifest: Path, output: Any
+) -> None:
+    """One task instance per contract: sending does not wait for signers (the waits are their own
+    deferred sensors), each distinct PDF is uploaded once, each envelope sent once."""
     rows = manifest.read_text(encoding="utf-8").splitlines()
     header, body = rows[0], rows[1:]
     pdf_column = header.split(",").index("pdf")
@@ -72,30 +127,61 @@ def test_bulk_mapped_uploads_each_distinct_pdf_once(
         for i, row in enumerate(body)
     ]
     manifest.write_text("\n".join([header, *shared]) + "\n", encoding="utf-8")
-    run = load("certyneo_bulk_contracts").mapped_dag.test()
+    control = certyneo_emulator.control
+
+    def sign_once_all_are_sent() -> None:
+        wait_until(lambda: len(control.counters()["sends"]) == 5, timeout=120, interval=0.1, what="5 sends")
+        for envelope_id in control.counters()["sends"]:
+            control.sign(envelope_id)
+
+    signer = threading.Thread(target=sign_once_all_are_sent, daemon=True)
+    signer.start()
+    run = load("certyneo_bulk_contracts").per_contract_dag.test()
+    signer.join(timeout=5)
     ran = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
-    # the fail_if_any_task_failed leaf (trigger rule one_failed) is skipped when nothing failed
     assert ran.pop(("fail_if_any_task_failed", -1)) == "skipped"
     assert set(ran.values()) == {"success"}, ran
-    counters = signing_emulator.control.counters()
-    assert counters["documents"] == 2
+    assert sum(1 for (task, _) in ran if task == "wait_signed") == 5
+    counters = control.counters()
     assert counters["requests"].get("POST /api/v1/documents") == 2, counters["requests"]
-    assert set(counters["sends"].values()) == {1}
     assert len(counters["sends"]) == 5
+    assert set(counters["sends"].values()) == {1}
+    assert "Signed (5):" in output()
 
 
-@pytest.mark.slow
-def test_bulk_mapped_declined(signing_emulator: CertyneoEmulator, manifest: Path, output: Any) -> None:
-    signing_emulator.control.configure(autoAction="decline", declineReason="Trop cher")
-    run = load("certyneo_bulk_contracts").mapped_dag.test()
-    tis = run.get_task_instances()
-    assert {str(ti.state) for ti in tis if ti.task_id == "send_and_wait"} == {"failed"}
-    assert states(run)["summarize"] == "success"
-    assert states(run)["fail_if_any_task_failed"] == "failed"
-    assert str(run.state) == "failed", "a run whose contracts failed is not green"
-    text = output()
-    assert "Not signed: envelope" in text
-    assert "reason: Trop cher" in text
+def test_bulk_per_contract_over_the_map_limit_fails_before_any_request(
+    certyneo_emulator: CertyneoEmulator, airflow_db: None, manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
+    run = load("certyneo_bulk_contracts").per_contract_dag.test()
+    result = states(run)
+    assert result["read_clients"] == "failed"
+    assert {result[t] for t in ("upload", "create", "send", "wait_signed")} == {"upstream_failed"}
+    assert str(run.state) == "failed"
+    counters = certyneo_emulator.control.counters()
+    # only the summary's list request (it runs whatever happened): nothing uploaded, created or sent
+    assert list(counters["requests"]) == ["GET /api/v1/envelopes"], counters["requests"]
+    assert counters["sends"] == {}
+    (ti,) = [ti for ti in run.get_task_instances() if ti.task_id == "read_clients"]
+    assert ti.try_number == 1, "refused at once, not retried"
+
+
+def test_the_map_limit_message_names_the_setting_and_the_ways_out() -> None:
+    from airflow_provider_certyneo.bulk.batches import MapLengthError, check_map_length
+
+    check_map_length(1024, limit=1024)
+    with pytest.raises(MapLengthError) as raised:
+        check_map_length(2000, limit=1024)
+    message = str(raised.value)
+    for part in (
+        "2000 contracts",
+        "[core] max_map_length = 1024",
+        "certyneo_bulk_mapped",
+        "manifest_batches",
+        "CertyneoBulkSendOperator",
+        "AIRFLOW__CORE__MAX_MAP_LENGTH=2000",
+    ):
+        assert part in message, (part, message)
 
 
 def test_bulk_operator_signed(signing_emulator: CertyneoEmulator, manifest: Path, output: Any) -> None:

@@ -3,7 +3,8 @@ triggerer as separate processes (LocalExecutor, parallelism 8, SQLite), against 
 process, driven through Airflow's REST API only.
 
 One deployment serves the scenarios, in order: the happy path (quick start without a logical date, 20
-mapped contracts in the ``certyneo_api`` pool of 8); a triggerer stopped while a wait is running (it must
+contracts mapped one task per contract and 20 mapped in batches of 5, in the ``certyneo_api`` pool of 8,
+every contract sent while nobody signs, then all signed); a triggerer stopped while a wait is running (it must
 exit promptly) and started again without the connection the workers have (the wait must fail within
 seconds, saying so in the task's log); then event-driven signing (a signature schedules
 ``certyneo_archive_signed`` through the plugin's webhook route, then through the pull watcher), last
@@ -38,9 +39,9 @@ from tests.support.polling import wait_until
 pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(900)]
 KEY = "sk_test_" + "d" * 32
 CONTRACTS = 20
-QUICKSTART, BULK = "certyneo_quickstart", "certyneo_bulk_mapped"
+QUICKSTART, BULK, PER_CONTRACT = "certyneo_quickstart", "certyneo_bulk_mapped", "certyneo_bulk_per_contract"
+BATCH = 5
 TRIGGERER_EXIT_SECONDS = 10.0
-CERTYNEO_TASKS = {"upload", "create", "send_and_wait"}
 ARCHIVE, EVENTS_CONN = "certyneo_archive_signed", "certyneo_events"
 VOID = "DELETE /api/v1/envelopes"
 LIST = "GET /api/v1/envelopes"
@@ -51,25 +52,26 @@ class Deployment:
     stack: AirflowStack
     emulator: EmulatorControl
     manifest: Path
+    batched_manifest: Path
     started_in: float
     archive: Path
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """The emulator (signing each envelope 2 s after it is sent) and the four Airflow processes; all of
-    them stopped at the end whatever happened."""
+    """The emulator and the four Airflow processes; all of them stopped at the end whatever happened."""
     tmp = tmp_path_factory.mktemp("deployment")
     manifest = write_manifest(tmp / "drop", CONTRACTS, digits=3)
+    batched = write_manifest(tmp / "batched", CONTRACTS, digits=3, subject="Contrat par lot")
     started = time.monotonic()
     with EmulatorProcess(KEY, per_minute=100, burst=200) as emulator:
         control = EmulatorControl(emulator.base_url)
-        control.configure(autoSignAfter=2)
         env = {
             "AIRFLOW_CONN_CERTYNEO_DEFAULT": connection_json(emulator.base_url, KEY),
             "CERTYNEO_BULK_MANIFEST": str(manifest),
             "CERTYNEO_ARCHIVE": f"file://{tmp / 'archive'}",
             "CERTYNEO_POLL_INTERVAL": "1",
+            "CERTYNEO_BATCH_SIZE": str(BATCH),
             "CERTYNEO_CONN_ID": EVENTS_CONN,
         }
         stack = AirflowStack(tmp / "airflow-home", EXAMPLES, env)
@@ -77,8 +79,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             stack.start()
             stack.api.wait_for_dag(QUICKSTART)
             stack.api.wait_for_dag(BULK)
+            stack.api.wait_for_dag(PER_CONTRACT)
             stack.api.wait_for_dag(ARCHIVE)
-            yield Deployment(stack, control, manifest, time.monotonic() - started, tmp / "archive")
+            yield Deployment(stack, control, manifest, batched, time.monotonic() - started, tmp / "archive")
         finally:
             stack.stop()
             control.close()
@@ -99,61 +102,102 @@ class Seen:
 
 
 def test_quickstart_and_bulk_run_for_real(deployment: Deployment) -> None:
+    """Every contract of both mapped paths goes out while nobody signs (no wait holds up a send: the cap
+    that did so in the old example counted deferred waits); then everyone signs and both runs succeed,
+    resumed by the real triggerer."""
     api, emulator = deployment.stack.api, deployment.emulator
+    emulator.configure(autoSignAfter=None)
     began = time.monotonic()
     api.set_pool("certyneo_api", 8, "Certyneo key: 100 requests/min")
-    for dag_id in (QUICKSTART, BULK):
+    dags = (QUICKSTART, PER_CONTRACT, BULK)
+    for dag_id in dags:
         api.unpause(dag_id)
-    quick = api.trigger(QUICKSTART)
-    bulk = api.trigger(BULK, {"manifest": str(deployment.manifest)})
+    runs = {
+        QUICKSTART: api.trigger(QUICKSTART),
+        PER_CONTRACT: api.trigger(PER_CONTRACT, {"manifest": str(deployment.manifest)}),
+        BULK: api.trigger(BULK, {"manifest": str(deployment.batched_manifest), "batch_size": BATCH}),
+    }
     seen = Seen()
+    expected = 1 + 2 * CONTRACTS
+
+    def all_sent() -> bool:
+        for dag_id, run_id in runs.items():
+            seen(api.task_instances(dag_id, run_id))
+            assert api.run_state(dag_id, run_id) in ("queued", "running"), (dag_id, deployment.stack.tail())
+        return len(emulator.counters()["sends"]) >= expected
+
+    wait_until(
+        all_sent, timeout=400, interval=1, what=f"{expected} envelopes sent", detail=deployment.stack.tail
+    )
+    sent_in = time.monotonic() - began
+    print(f"\nall {expected} envelopes sent in {sent_in:.0f} s while nobody signed")
+    for envelope_id in emulator.counters()["sends"]:
+        emulator.sign(envelope_id)
     states = {
-        QUICKSTART: api.wait_for_run(QUICKSTART, quick, timeout=300, watch=seen),
-        BULK: api.wait_for_run(BULK, bulk, timeout=600, watch=seen),
+        dag_id: api.wait_for_run(dag_id, run_id, timeout=300, watch=seen) for dag_id, run_id in runs.items()
     }
     took = time.monotonic() - began
-    tis = {QUICKSTART: api.task_instances(QUICKSTART, quick), BULK: api.task_instances(BULK, bulk)}
+    tis = {dag_id: api.task_instances(dag_id, run_id) for dag_id, run_id in runs.items()}
     report = {
         dag_id: sorted((ti["task_id"], ti["map_index"], ti["state"], ti["try_number"]) for ti in group)
         for dag_id, group in tis.items()
     }
-    print(f"\ndeployment: started in {deployment.started_in:.0f} s, both runs done in {took:.0f} s")
+    print(f"deployment: started in {deployment.started_in:.0f} s, the runs done in {took:.0f} s")
     retried = [(d, t, m) for d, rows in report.items() for (t, m, _, tries) in rows if tries > 1]
     print(f"task instances retried (the upstream race, if it struck): {retried}")
 
-    assert states == {QUICKSTART: "success", BULK: "success"}, (report, deployment.stack.tail())
+    assert states == dict.fromkeys(dags, "success"), (report, deployment.stack.tail())
     # the upstream race (README, Troubleshooting) did not strike: held events resume tasks the scheduler
     # has finished deferring (with the hold at 0 s, about 1 wait in 40 was failed this way and retried)
     race = [line for line in deployment.stack.log("scheduler").splitlines() if "state attribute is" in line]
     assert race == [], race
     finals = {ti["state"] for group in tis.values() for ti in group}
     assert finals <= {"success", "skipped"}, report
-    assert [ti["state"] for ti in tis[BULK] if ti["task_id"] == "fail_if_any_task_failed"] == ["skipped"]
-    mapped = [ti for ti in tis[BULK] if ti["map_index"] >= 0]
-    assert len(mapped) == 3 * CONTRACTS
+    for dag_id in (PER_CONTRACT, BULK):
+        assert [ti["state"] for ti in tis[dag_id] if ti["task_id"] == "fail_if_any_task_failed"] == [
+            "skipped"
+        ]
+    per_contract = [ti for ti in tis[PER_CONTRACT] if ti["map_index"] >= 0]
+    assert len(per_contract) == 4 * CONTRACTS, "upload, create, send and wait per contract"
+    batches = [ti for ti in tis[BULK] if ti["task_id"] == "send_batch"]
+    assert len(batches) == CONTRACTS // BATCH
+    mapped = per_contract + batches
     unlabelled = [(ti["task_id"], ti["map_index"]) for ti in mapped if not ti.get("rendered_map_index")]
     assert unlabelled == [], "every mapped task instance has a readable label"
-    labels = {ti["rendered_map_index"] for ti in mapped if ti["task_id"] == "send_and_wait"}
+    labels = {ti["rendered_map_index"] for ti in per_contract if ti["task_id"] == "wait_signed"}
     assert "Contrat client 007 → client007@example.com" in labels
+    assert {ti["rendered_map_index"] for ti in batches} == {
+        "rows 1-5",
+        "rows 6-10",
+        "rows 11-15",
+        "rows 16-20",
+    }
+    too_many = [
+        line for line in deployment.stack.log("scheduler").splitlines() if "concurrency per DAG run" in line
+    ]
+    assert too_many == [], too_many[:3]
 
     counters = emulator.counters()
     assert counters["rateLimited"] == 0, counters
-    assert len(counters["sends"]) == CONTRACTS + 1
+    assert len(counters["sends"]) == expected
     assert set(counters["sends"].values()) == {1}, "every envelope sent exactly once"
     assert not [route for route in counters["requests"] if route.startswith(VOID)], "nothing voided"
 
     # resumed by the real triggerer, not inline: the tasks were seen deferred, their logs (read through
     # the REST API) hold the triggerer's part (its log file per trigger) and the resumed part after it
-    assert seen.deferred("send_and_wait") >= CONTRACTS // 2, seen.states
-    samples = [(QUICKSTART, quick, -1)] + [(BULK, bulk, i) for i in range(0, CONTRACTS, 10)]
-    for dag_id, run_id, map_index in samples:
-        log = api.task_log(dag_id, run_id, "send_and_wait", 1, map_index=map_index)
+    assert seen.deferred("wait_signed") >= CONTRACTS // 2, seen.states
+    assert seen.deferred("send_batch") == CONTRACTS // BATCH, seen.states
+    samples = [(QUICKSTART, runs[QUICKSTART], "send_and_wait", -1, r"is COMPLETED")]
+    samples += [(PER_CONTRACT, runs[PER_CONTRACT], "wait_signed", i, r"is COMPLETED") for i in (0, 10)]
+    samples += [(BULK, runs[BULK], "send_batch", i, r"Signed: 5, not signed") for i in (0, 3)]
+    for dag_id, run_id, task_id, map_index, resumed in samples:
+        log = api.task_log(dag_id, run_id, task_id, 1, map_index=map_index)
         assert "[DAG TEST]" not in log
         assert "Pausing task as DEFERRED" in log, log[-2000:]
         fired = log.find("Trigger fired event")
         assert fired > 0, log[-2000:]
         assert "'status': 'success'" in log[fired:], log[-2000:]
-        assert re.search(r"is COMPLETED", log[fired:]), "the task resumed after the trigger fired"
+        assert re.search(resumed, log[fired:]), "the task resumed after the trigger fired"
 
 
 def asset_events_of(api: Any, envelope_id: str) -> list[dict[str, Any]]:
@@ -262,7 +306,7 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
     emulator.configure(autoSignAfter=1)
     # asset-triggered runs need the scheduler's job scheduling, off so far (no unplanned scheduled runs):
     # pause the scheduled examples, then let the scheduler create runs again
-    for dag_id in (QUICKSTART, BULK):
+    for dag_id in (QUICKSTART, BULK, PER_CONTRACT):
         api.json("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
     stack.stop_process("scheduler")
     stack.env_for["scheduler"] = {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True"}
