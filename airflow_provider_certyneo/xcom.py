@@ -9,5 +9,7 @@ ENVELOPE_URL = "certyneo_envelope_url"  # its dashboard page (the "Certyneo enve
 RESULTS = "results"  # a bulk send's rows: {row, envelope_id, status, error, retryable}
 SUMMARY = "summary"  # a bulk wait's outcome: {completed, failed, pending}
 DOCUMENT = "document"  # an upload's document record
+PREVIEW = "preview"  # a bulk preview's summary (pushed also when it fails, for its problems)
+FINGERPRINT = "fingerprint"  # a bulk preview's digests of what it saw: {sha256, manifest_sha256, pdfs}
 # What the Signatures view reads to find a run's envelopes.
 ENVELOPE_KEYS = (ENVELOPE_ID, CONN_ID, ENVELOPE_URL, RESULTS)

@@ -15,8 +15,13 @@ waiting are separate tasks: the sends run in the ``certyneo_api`` pool at the ke
 a signer; each wait is a deferred sensor (one trigger per contract: 2,000 waits need room on the
 triggerers, ``[triggerer] capacity`` times their number; see the README).
 
-``certyneo_bulk_operator``: one CertyneoBulkSendOperator task for the whole manifest, then one deferred
-wait for the whole set.
+``certyneo_bulk_operator``: preview → approval → send. The preview (``dry_run=True``) checks every row as
+the send will and sends nothing; a person reads its summary in the Airflow UI (Required actions, or the
+task's page) and approves or rejects (Airflow's ``ApprovalOperator``, Airflow 3.1+; a rejected run sends
+nothing). The send — one CertyneoBulkSendOperator task for the whole manifest, then one deferred wait for
+the whole set — refuses a manifest or PDF changed since the preview. Where Airflow has no
+``ApprovalOperator``, the DAG still parses and runs, preview then send, and the ``approve`` task logs that
+nothing was approved.
 
 Every API-calling task runs in the ``certyneo_api`` pool, sized for the key (create it with
 ``airflow pools set certyneo_api 8 "Certyneo key: 100 requests/min"``; leave *include deferred* off so that
@@ -35,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.providers.common.compat.sdk import AirflowFailException
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowOptionalProviderFeatureException
+from airflow.sdk import DAG, XComArg, task
 
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
 from airflow_provider_certyneo.operators.document import CertyneoUploadDocumentOperator
@@ -58,6 +63,10 @@ TAGS = ["certyneo", "example", "bulk"]
 # soon after deferring) is retried: upload and create reuse what an earlier try made, a send is exactly once
 # and an envelope already COMPLETED returns at once.
 RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=15)}
+try:  # Airflow 3.1+ (apache-airflow-providers-standard's human-in-the-loop operators)
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+except (ImportError, AirflowOptionalProviderFeatureException):  # no such module, or it refuses below 3.1
+    ApprovalOperator = None  # type: ignore[assignment,misc]
 
 
 @task(trigger_rule="one_failed")
@@ -206,6 +215,32 @@ with DAG(
     [clients, upload, create, send, wait, summary] >> fail_if_any_task_failed()
 
 
+def approval_step() -> Any:
+    """The ``approve`` task: a person reads the preview's summary and approves or rejects the send (a
+    rejection skips everything after it: nothing is sent). Without Airflow's ApprovalOperator, a task that
+    says in its log that the run goes on unapproved."""
+    if ApprovalOperator is not None:
+        return ApprovalOperator(
+            task_id="approve",
+            subject="Send {{ ti.xcom_pull(task_ids='preview')['to_send'] }} contracts "
+            "({{ ti.xcom_pull(task_ids='preview')['requests']['total'] }} requests)?",
+            body="{{ ti.xcom_pull(task_ids='preview')['text'] }}",
+            ignore_downstream_trigger_rules=True,
+            response_timeout=timedelta(days=7),
+        )
+
+    @task(task_id="approve")
+    def no_approval_step() -> None:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "This Airflow has no ApprovalOperator (human-in-the-loop needs Airflow 3.1+): the bulk send "
+            "runs after the preview without a person's approval"
+        )
+
+    return no_approval_step()
+
+
 with DAG(
     dag_id="certyneo_bulk_operator",
     schedule=MONTHLY,
@@ -215,13 +250,21 @@ with DAG(
     tags=TAGS,
     params={"manifest": MANIFEST},
 ) as operator_dag:
+    # reads the journal of bulk_send: a cleared run's preview reports what an earlier try sent
+    preview = CertyneoBulkSendOperator(
+        task_id="preview", manifest="{{ params.manifest }}", dry_run=True, journal_task_id="bulk_send"
+    )
+    approve = approval_step()
     bulk = CertyneoBulkSendOperator(
         task_id="bulk_send",
         manifest="{{ params.manifest }}",
+        # the preview's XCom 'fingerprint': refuses a manifest or PDF changed after the preview
+        expected_fingerprint=XComArg(preview, key="fingerprint"),
         wait_for_completion=True,
         deferrable=True,
         poll_interval=POLL_INTERVAL,
     )
+    preview >> approve >> bulk
 
     ids = sent_envelope_ids("bulk_send")
     bulk >> ids

@@ -20,15 +20,19 @@ from airflow_provider_certyneo.client.timestamps import rfc3339
 
 
 class Journal:
-    def __init__(self, location: Any) -> None:
+    """The journal at ``location``; ``read_only`` (a preview) reads it and writes nothing, not even its
+    start line, so that a preview leaves no trace a later run could mistake for an earlier try."""
+
+    def __init__(self, location: Any, read_only: bool = False) -> None:
         self.path = as_path(location)
+        self.read_only = read_only
         self.local = not hasattr(self.path, "fs")
         self.rows: dict[str, dict[str, Any]] = {}
         self.started: str | None = None
         self._lines: list[str] = []
         self._flushed = 0.0
         self._load()
-        if self.started is None:
+        if self.started is None and not read_only:
             self.started = rfc3339(datetime.now(timezone.utc))
             self._append({"started": self.started})
 
@@ -53,6 +57,8 @@ class Journal:
         self._append(entry)
 
     def _append(self, entry: dict[str, Any]) -> None:
+        if self.read_only:
+            raise RuntimeError(f"journal {self.path} was opened read-only (a preview writes nothing)")
         line = json.dumps(entry, separators=(",", ":"))
         self._lines.append(line)
         if self.local:
@@ -65,7 +71,7 @@ class Journal:
             self.flush()
 
     def flush(self) -> None:
-        if self.local:
+        if self.local or self.read_only:
             return
         with self.path.open("w", encoding="utf-8") as handle:
             handle.write("\n".join(self._lines) + "\n")

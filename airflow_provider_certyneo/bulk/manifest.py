@@ -4,6 +4,7 @@ storage), each checked on its own so that one bad row never stops the others."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -84,6 +85,11 @@ def contracts_from_list(rows: Iterable[Any]) -> list[Contract]:
 def read_manifest(location: Any) -> list[Contract]:
     """Rows of a CSV (header: pdf, subject, message, signing_order, and recipients as JSON or
     signer_email + signer_name) or JSON-lines manifest; relative PDF paths are read from its folder."""
+    return load_manifest(location)[0]
+
+
+def load_manifest(location: Any) -> tuple[list[Contract], str]:
+    """:func:`read_manifest`, and the SHA-256 of the very bytes it parsed (a preview's fingerprint)."""
     path = as_path(location)
     try:
         with path.open("rb") as handle:
@@ -101,9 +107,10 @@ def read_manifest(location: Any) -> list[Contract]:
         ) from None
     base = path.parent
     name = str(path).lower()
+    digest = hashlib.sha256(data).hexdigest()
     if name.endswith((".jsonl", ".ndjson", ".json")):
-        return unique_rows(_json_lines(text, base))
-    return unique_rows(_csv_rows(text, base))
+        return unique_rows(_json_lines(text, base)), digest
+    return unique_rows(_csv_rows(text, base)), digest
 
 
 def _json_lines(text: str, base: Any) -> Iterator[Contract]:

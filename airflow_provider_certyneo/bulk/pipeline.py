@@ -21,6 +21,7 @@ from airflow_provider_certyneo.bulk.progress import BulkProgress
 from airflow_provider_certyneo.client.calls import CLOCK_SKEW, envelope_identity
 from airflow_provider_certyneo.client.defaults import PROGRESS_INTERVAL
 from airflow_provider_certyneo.client.files import InspectedPdf, inspect_pdf
+from airflow_provider_certyneo.client.settings import CertyneoSettings
 from airflow_provider_certyneo.client.timestamps import instant, parse_rfc3339
 from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoInvalidStateError
 from airflow_provider_certyneo.governor.governor import key_fingerprint
@@ -63,7 +64,12 @@ class SharedUploads:
     document is invisible to any other key."""
 
     def __init__(
-        self, hook: CertyneoAsyncHook, journal: Journal, owner: str, progress: BulkProgress | None = None
+        self,
+        hook: CertyneoAsyncHook,
+        journal: Journal,
+        owner: str,
+        progress: BulkProgress | None = None,
+        inspected: dict[str, InspectedPdf] | None = None,
     ) -> None:
         self.hook = hook
         self.progress = progress
@@ -71,6 +77,9 @@ class SharedUploads:
         self._inspected: dict[str, asyncio.Future[InspectedPdf]] = {}
         self._documents: dict[str, asyncio.Future[str]] = {}
         loop = asyncio.get_running_loop()
+        for name, pdf in (inspected or {}).items():  # checked already (a fingerprint's check): not read again
+            self._inspected[name] = loop.create_future()
+            self._inspected[name].set_result(pdf)
         for state in journal.rows.values():
             digest, document_id = state.get("document_sha256"), state.get("document_id")
             if (
@@ -81,6 +90,11 @@ class SharedUploads:
             ):
                 self._documents[digest] = loop.create_future()
                 self._documents[digest].set_result(document_id)
+
+    def uploaded(self, digest: str) -> bool:
+        """Whether a PDF with this SHA-256 is uploaded already (by this run or, per the journal, an earlier
+        try with this key)."""
+        return digest in self._documents
 
     def owns(self, state: dict[str, Any]) -> bool:
         """Whether a journal row's document was uploaded with this key (rows from before owners: yes)."""
@@ -157,6 +171,11 @@ async def send_one(
     return result(contract, envelope)
 
 
+def owner_of(settings: CertyneoSettings) -> str:
+    """Who an upload belongs to in the journal: the key's environment and fingerprint (never the key)."""
+    return f"{settings.environment}:{key_fingerprint(settings.api_key)}"
+
+
 def _uploads_needed(contracts: list[Contract], journal: Journal) -> int:
     """Distinct PDFs of the rows not sent yet (an estimate for the time left: shared ones upload once)."""
     pending = {
@@ -174,17 +193,17 @@ async def send_all(
     max_in_flight: int,
     report: Callable[[str], None] | None = None,
     progress_interval: float = PROGRESS_INTERVAL,
+    inspected: dict[str, InspectedPdf] | None = None,
 ) -> list[dict[str, Any]]:
     """Send every valid contract once; one result per row, in order, errors included. With ``report``, a
     progress line goes to it every ``progress_interval`` seconds while something moves, and the summary
-    table at the end."""
+    table at the end. ``inspected``: PDFs checked and hashed already, by path (not read twice)."""
     async with CertyneoAsyncHook(conn_id) as hook:
         settings = await hook.asettings()
         progress = BulkProgress(
             len(contracts), settings.rate_limit_per_minute, _uploads_needed(contracts, journal)
         )
-        owner = f"{settings.environment}:{key_fingerprint(settings.api_key)}"
-        uploads = SharedUploads(hook, journal, owner, progress)
+        uploads = SharedUploads(hook, journal, owner_of(settings), progress, inspected)
         existing = await already_made(hook, journal) if journal.rows else {}
         gate = asyncio.Semaphore(max_in_flight)
 

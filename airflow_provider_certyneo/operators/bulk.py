@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowException, conf
 
 from airflow_provider_certyneo import xcom
+from airflow_provider_certyneo.client.files import InspectedPdf
 from airflow_provider_certyneo.exceptions import CertyneoValidationError, CertyneoWaitError
 from airflow_provider_certyneo.operators.base import CertyneoBaseOperator
 from airflow_provider_certyneo.triggers.results import EnvelopeSetResult
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
 
     from airflow_provider_certyneo.bulk.journal import Journal
+    from airflow_provider_certyneo.bulk.manifest import Contract
 
 SHOWN_FAILURES = 50
 
@@ -47,9 +49,29 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
     :param wait_for_completion: then wait until every envelope is terminal (deferrable or not).
     :param progress_interval: seconds between two progress lines in the log ("400/1000 sent, 0 failed,
         about 6 min left at the key's rate"; only when something moved); a summary table ends the send.
+    :param dry_run: preview the run instead, sending nothing (see below).
+    :param expected_fingerprint: the ``fingerprint`` XCom of a preview of this run (the mapping, e.g.
+        ``preview.output["fingerprint"]``, or its ``sha256`` as text). The send then refuses, before any
+        request, a manifest or PDF changed since the preview. Templated.
+    :param journal_task_id: the task the default journal is named after (default: this one). A preview
+        names the send task here, so that it reads the journal the send will resume from.
+
+    **Preview** (``dry_run=True``): every row is judged exactly as the send would judge it — by the same
+    code, not a copy of it: the manifest's rows (subjects, e-mails, roles, recipient rules, duplicates), each
+    PDF through the upload's own check (exists, is a PDF, at most 25 MiB), the journal (what an earlier try
+    sent or half did) and, when the journal has rows, the one list request the send makes to find envelopes
+    whose journal line was lost. No other request is made, none that changes anything, and nothing is
+    written (not even the journal). It returns and logs a summary (contracts, distinct PDFs, recipients,
+    already sent, each row with a problem with its field and fix, the requests the send will cost and the
+    time at the key's rate), pushes its ``fingerprint`` (SHA-256 of the manifest's bytes and of each PDF),
+    and fails (not retried) naming the bad rows if there are any.
+
+    A flag rather than a separate operator: the preview and the send then take the very same arguments
+    (manifest, contracts, connection, journal), so a DAG cannot preview one thing and send another by a
+    typo in a second operator's parameters, and one class holds the one way rows are read and checked.
     """
 
-    template_fields: Sequence[str] = ("contracts", "manifest", "journal")
+    template_fields: Sequence[str] = ("contracts", "manifest", "journal", "expected_fingerprint")
 
     def __init__(
         self,
@@ -64,6 +86,9 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         poll_interval: float = 60.0,
         timeout: timedelta | float | None = timedelta(days=30),
         progress_interval: float = 5.0,
+        dry_run: bool = False,
+        expected_fingerprint: Any = None,
+        journal_task_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -83,37 +108,45 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.progress_interval = progress_interval
+        self.preview_only = dry_run  # not self.dry_run: BaseOperator.dry_run() is a method
+        self.expected_fingerprint = expected_fingerprint
+        self.journal_task_id = journal_task_id
+        if dry_run and expected_fingerprint is not None:
+            raise ValueError("expected_fingerprint is for the send that follows a preview, not the preview")
 
     def _journal(self, context: Context) -> Journal:
         from airflow_provider_certyneo.bulk.journal import Journal
         from airflow_provider_certyneo.client.files import as_path, safe_name
 
         if self.journal:
-            return Journal(self.journal)
+            return Journal(self.journal, read_only=self.preview_only)
         ti = context["ti"]
         mapped = f".{ti.map_index}" if ti.map_index is not None and ti.map_index >= 0 else ""
-        name = safe_name(f"{ti.dag_id}.{ti.run_id}.{ti.task_id}{mapped}") + ".journal.jsonl"
+        task_id = self.journal_task_id or ti.task_id
+        name = safe_name(f"{ti.dag_id}.{ti.run_id}.{task_id}{mapped}") + ".journal.jsonl"
         if self.manifest:
             manifest = as_path(self.manifest)
-            return Journal(manifest.parent / ".certyneo" / f"{safe_name(manifest.name)}.{name}")
-        home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
-        return Journal(os.path.join(home, "certyneo-journals", name))
+            location = manifest.parent / ".certyneo" / f"{safe_name(manifest.name)}.{name}"
+        else:
+            home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
+            location = os.path.join(home, "certyneo-journals", name)
+        return Journal(location, read_only=self.preview_only)
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
-        """Send every contract once (resuming from the journal), then wait if asked; one result per row."""
+    def _contracts(self) -> tuple[list[Contract], str]:
+        """The rows (of ``row_range`` only, if set), checked, and the SHA-256 of what they were read from
+        (the manifest's bytes, or the rows given as a list)."""
         from airflow_provider_certyneo.bulk.batches import parse_row_range
-        from airflow_provider_certyneo.bulk.manifest import contracts_from_list, read_manifest
-        from airflow_provider_certyneo.bulk.pipeline import send_all
+        from airflow_provider_certyneo.bulk.fingerprint import rows_digest
+        from airflow_provider_certyneo.bulk.manifest import contracts_from_list, load_manifest
 
         row_range = parse_row_range(self.row_range)
         if self.manifest:
-            contracts = read_manifest(self.manifest)
+            contracts, digest = load_manifest(self.manifest)
         elif isinstance(self.contracts, list):
-            contracts = contracts_from_list(self.contracts)
+            contracts, digest = contracts_from_list(self.contracts), rows_digest(self.contracts)
         else:
-            raise CertyneoValidationError(
-                f"contracts must be a list of rows, got {type(self.contracts).__name__}"
-            )
+            kind = type(self.contracts).__name__
+            raise CertyneoValidationError(f"contracts must be a list of rows, got {kind}")
         if row_range is not None:
             start, stop = row_range
             if stop > len(contracts):
@@ -122,6 +155,17 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
                     "plan the batches from this manifest (manifest_batches)"
                 )
             contracts = contracts[start:stop]
+        return contracts, digest
+
+    def execute(self, context: Context) -> Any:
+        """Send every contract once (resuming from the journal), then wait if asked; one result per row.
+        With ``dry_run``, the preview's summary instead (and nothing sent)."""
+        from airflow_provider_certyneo.bulk.pipeline import send_all
+
+        contracts, source_sha256 = self._contracts()
+        if self.preview_only:
+            return self._preview(context, contracts, source_sha256)
+        inspected = self._check_fingerprint(contracts, source_sha256)
         journal = self._journal(context)
         self.log.info(
             "Bulk send of %d contracts (journal: %s, %d rows already recorded)",
@@ -137,6 +181,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
                 self.max_in_flight,
                 report=lambda line: self.log.info("%s", line),
                 progress_interval=self.progress_interval,
+                inspected=inspected,
             )
         )
         journal.flush()
@@ -148,6 +193,55 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         if self.wait_for_completion:
             return self._wait([r["envelope_id"] for r in results], journal.started, context)
         return results
+
+    def _preview(self, context: Context, contracts: list[Contract], source_sha256: str) -> dict[str, Any]:
+        from airflow_provider_certyneo.bulk.fingerprint import fingerprint, inspect_all
+        from airflow_provider_certyneo.bulk.preview import preview_all, summary_text
+
+        journal = self._journal(context)
+        inspected = inspect_all(contracts)
+        summary = asyncio.run(preview_all(self.certyneo_conn_id, contracts, journal, inspected))
+        digests = fingerprint(source_sha256, inspected)
+        summary["fingerprint"] = digests["sha256"]
+        source = str(self.manifest) if self.manifest else f"{len(contracts)} rows given as a list"
+        summary["text"] = summary_text(summary, source)
+        context["ti"].xcom_push(key=xcom.FINGERPRINT, value=digests)
+        context["ti"].xcom_push(key=xcom.PREVIEW, value=summary)  # also when it fails: the problems
+        self.log.info("%s", summary["text"])
+        if summary["problems"]:
+            rows = ", ".join(p["row"] for p in summary["problems"][:SHOWN_FAILURES])
+            more = len(summary["problems"]) - SHOWN_FAILURES
+            raise CertyneoValidationError(
+                f"{len(summary['problems'])} of {len(contracts)} rows would not be sent: {rows}"
+                + (f" … and {more} more" if more > 0 else "")
+                + " (each with its field and fix in the log above); fix the manifest and preview it again"
+            )
+        return summary
+
+    def _check_fingerprint(self, contracts: list[Contract], source_sha256: str) -> dict[str, InspectedPdf]:
+        """With ``expected_fingerprint``: refuse, before any request, what differs from the preview. Returns
+        the PDFs it checked and hashed (the send does not read them twice)."""
+        if self.expected_fingerprint is None:
+            return {}
+        from airflow_provider_certyneo.bulk.fingerprint import differences, fingerprint, inspect_all
+
+        if self.expected_fingerprint in ("", "None"):
+            raise CertyneoValidationError(
+                "expected_fingerprint is empty: the preview's 'fingerprint' XCom was not found; run the "
+                "preview first (or leave expected_fingerprint out to send without one)"
+            )
+        inspected = inspect_all(contracts)
+        changes = differences(self.expected_fingerprint, fingerprint(source_sha256, inspected))
+        if changes:
+            message = (
+                "refusing to send: what was previewed (and approved) is not what is there now — "
+                + "; ".join(changes)
+                + ". Nothing was sent: preview the run again and approve the new preview."
+            )
+            self.log.error("%s", message)
+            raise CertyneoValidationError(message)
+        self.log.info("The manifest and its PDFs are those the preview saw (fingerprint matches)")
+        return {name: pdf for name, pdf in inspected.items() if isinstance(pdf, InspectedPdf)}
 
     def _fail(self, failed: list[dict[str, Any]], total: int) -> None:
         lines = [f"  row {r['row']}: {r['error']}" for r in failed[:SHOWN_FAILURES]]

@@ -16,6 +16,8 @@ from tests.support.airflow_runs import EXAMPLES, load, states
 from tests.support.manifests import write_manifest
 from tests.support.polling import wait_until
 
+APPROVE = "approve"  # the bulk DAG's approval task: dag.test() marks it done (no person answers there)
+
 
 def test_every_example_parses_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.dag_processing.dagbag import DagBag
@@ -183,18 +185,52 @@ def test_the_map_limit_message_names_the_setting_and_the_ways_out() -> None:
 
 
 def test_bulk_operator_signed(signing_emulator: CertyneoEmulator, manifest: Path, output: Any) -> None:
-    run = load("certyneo_bulk_contracts").operator_dag.test()
+    """Preview, approval (marked approved: ``dag.test()`` waits for a person forever; the approval itself is
+    driven on a real deployment, tests/deployment/test_approval.py), send and wait."""
+    run = load("certyneo_bulk_contracts").operator_dag.test(mark_success_pattern=APPROVE)
     assert states(run) == {
+        "preview": "success",
+        "approve": "success",
         "bulk_send": "success",
         "envelope_ids": "success",
         "summarize": "success",
         "fail_if_any_task_failed": "skipped",
     }
     assert str(run.state) == "success"
-    assert "Signed (5):" in output()
+    text = output()
+    assert "Signed (5):" in text
+    assert "- contracts: 5 — 5 to send, 0 already sent by an earlier run, 0 with problems" in text
+    assert "The manifest and its PDFs are those the preview saw" in text
     assert list((manifest.parent / ".certyneo").glob("*.journal.jsonl")), (
         "the journal sits beside the manifest"
     )
+    assert len(signing_emulator.control.counters()["sends"]) == 5
+
+
+@pytest.mark.slow
+def test_bulk_operator_sends_nothing_when_the_manifest_changed_after_the_preview(
+    signing_emulator: CertyneoEmulator, manifest: Path, output: Any
+) -> None:
+    """The approver approved the preview; a PDF replaced meanwhile (here: while the approval is marked) is
+    refused by the send, which makes no request."""
+    from airflow.sdk import task
+
+    dag = load("certyneo_bulk_contracts").operator_dag
+    pdf = manifest.parent / "clients" / "client-002.pdf"
+    assert pdf.exists()
+
+    @task(task_id="change_a_pdf", dag=dag)
+    def change_a_pdf() -> None:
+        pdf.write_bytes(pdf.read_bytes() + b"\n% changed after the preview\n")
+
+    dag.get_task("preview") >> change_a_pdf() >> dag.get_task("approve")
+    run = dag.test(mark_success_pattern=APPROVE)
+    result = states(run)
+    assert (result["preview"], result["bulk_send"]) == ("success", "failed")
+    assert "clients/client-002.pdf changed (" in output()
+    counters = signing_emulator.control.counters()
+    assert counters["sends"] == {}
+    assert counters["documents"] == 0
 
 
 @pytest.fixture
