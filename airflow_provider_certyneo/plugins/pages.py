@@ -8,42 +8,45 @@ tab of each DAG run and under Browse (``external_views``):
 
 Both use Airflow's own authentication (the UI's session cookie or a bearer token) and authorisation: the run
 page needs read access to the DAG's runs, the deployment page lists only DAGs the user may read. Everything
-shown is escaped, and holds no key and no sign URL. Server-rendered: no JavaScript bundle to build.
+shown is escaped, and holds no key and no sign URL. Server-rendered from Jinja2 templates (package data,
+``templates/signatures/``, autoescaped; Jinja2 comes with every Airflow install): no JavaScript bundle to
+build.
 """
 
 from __future__ import annotations
 
-import html
+import functools
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow_provider_certyneo.client.outcomes import at, holding_up, progress, who
 
 if TYPE_CHECKING:
+    import jinja2
     from fastapi import APIRouter
 
-    from airflow_provider_certyneo.plugins.signatures import Row
+    from airflow_provider_certyneo.plugins.signatures import Made, Row
 
-STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16px;color:#1a202c;
-font-size:14px}
-h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:20px 0 4px} .muted{color:#5a6578}
-table{border-collapse:collapse;margin:6px 0 12px;width:100%} th,td{border:1px solid #d5dbe3;padding:4px 8px;
-text-align:left;vertical-align:top} th{background:#f2f5f9} .SIGNED,.COMPLETED{color:#1f7a3a;font-weight:600}
-.PENDING,.SENT{color:#9a6700;font-weight:600} .DECLINED,.VOIDED,.EXPIRED{color:#b42318;font-weight:600}
-.empty{padding:12px;background:#f7f9fb;border:1px dashed #c4ccd6} a{color:#1d5fb8}
-"""
+TEMPLATES = "templates"  # package data of this package: signatures/{base,macros,run,waiting}.html
 
 
-def e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The pages' Jinja2 environment, made once per process: templates shipped in the package, every value
+    escaped (autoescape) unless a template says otherwise (none does)."""
+    import jinja2
 
-
-def page(title: str, body: str) -> str:
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("airflow_provider_certyneo.plugins", TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        auto_reload=False,
     )
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(f"signatures/{template}").render(**context)
 
 
 def ti_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -52,13 +55,12 @@ def ti_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
     return url + (f"/mapped/{map_index}" if map_index >= 0 else "")
 
 
-def link(url: str | None, text: str) -> str:
-    if not url:
-        return e(text)
-    return f'<a href="{e(url)}" target="_top" rel="noopener">{e(text)}</a>'
+def task_label(made: Made) -> str:
+    return made.task_id + (f" [{made.map_index}]" if made.map_index >= 0 else "")
 
 
-def recipients_table(row: Row) -> str:
+def recipient_lines(row: Row) -> list[dict[str, Any]]:
+    """The recipients of a row, in signing order, each with what they did or are expected to do."""
     envelope = row.envelope or {}
     day = envelope.get("updatedAt")
     up_now = {r.get("email") for r in holding_up(envelope)[0]} if envelope.get("status") == "SENT" else set()
@@ -76,79 +78,81 @@ def recipients_table(row: Row) -> str:
         else:
             when = "waits for an earlier signer" if envelope.get("status") == "SENT" else "did not sign"
         lines.append(
-            f"<tr><td>{e(r.get('order'))}</td><td>{e(r.get('name'))}</td><td>{e(r.get('email'))}</td>"
-            f"<td>{e(r.get('role'))}</td><td class='{e(status)}'>{e(status)}</td><td>{e(when)}</td>"
-            f"<td>{e(r.get('declineReason') or '')}</td></tr>"
+            {
+                "order": "" if r.get("order") is None else r.get("order"),
+                "name": r.get("name") or "",
+                "email": r.get("email") or "",
+                "role": r.get("role") or "",
+                "status": status,
+                "when": when,
+                "reason": r.get("declineReason") or "",
+            }
         )
-    return (
-        "<table><tr><th>order</th><th>name</th><th>e-mail</th><th>role</th><th>status</th><th>when</th>"
-        "<th>decline reason</th></tr>" + "".join(lines) + "</table>"
-    )
+    return lines
 
 
-def envelope_block(row: Row) -> str:
+def envelope_block(row: Row) -> dict[str, Any]:
+    """What the run page shows of one envelope (plain values: the template escapes them)."""
     m = row.made
-    task = m.task_id + (f" [{m.map_index}]" if m.map_index >= 0 else "")
-    where = (
-        f"task {link(ti_url(m.dag_id, m.run_id, m.task_id, m.map_index), task)} · envelope "
-        f"{link(m.url, m.envelope_id)} · connection {e(m.conn_id)}"
-    )
-    if row.envelope is None:
-        return f"<h2>{e(m.envelope_id)}</h2><p class='muted'>{where}</p><p>{e(row.problem)}</p>"
-    envelope = row.envelope
-    status = str(envelope.get("status") or "?")
-    return (
-        f"<h2>{e(envelope.get('subject'))} <span class='{e(status)}'>{e(status)}</span></h2>"
-        f"<p class='muted'>{where} · {e(envelope.get('signingOrder', '').lower())} signing</p>"
-        f"<p>{e(progress(envelope))}</p>" + recipients_table(row)
-    )
+    block: dict[str, Any] = {
+        "envelope_id": m.envelope_id,
+        "url": m.url,
+        "task": task_label(m),
+        "task_url": ti_url(m.dag_id, m.run_id, m.task_id, m.map_index),
+        "conn_id": m.conn_id,
+        "problem": row.problem if row.envelope is None else None,
+    }
+    if row.envelope is not None:
+        envelope = row.envelope
+        block.update(
+            subject=envelope.get("subject") or "",
+            status=str(envelope.get("status") or "?"),
+            signing_order=str(envelope.get("signingOrder") or "").lower(),
+            progress=progress(envelope),
+            recipients=recipient_lines(row),
+        )
+    return block
 
 
 def run_page(dag_id: str, run_id: str, rows: list[Row]) -> str:
-    title = f"Signatures — {dag_id} / {run_id}"
-    head = f"<h1>Signatures</h1><p class='muted'>DAG {e(dag_id)} · run {e(run_id)} · times UTC</p>"
-    if not rows:
-        body = (
-            "<p class='empty'>No Certyneo data for this run: none of its tasks has made or sent a Certyneo "
-            "envelope (yet).</p>"
-        )
-        return page(title, head + body)
     waiting = sum(1 for r in rows if (r.envelope or {}).get("status") == "SENT")
-    summary = f"<p>{len(rows)} envelope{'s' if len(rows) != 1 else ''}, {waiting} still waiting.</p>"
-    return page(title, head + summary + "".join(envelope_block(r) for r in rows))
+    return render(
+        "run.html",
+        title=f"Signatures — {dag_id} / {run_id}",
+        dag_id=dag_id,
+        run_id=run_id,
+        total=len(rows),
+        waiting=waiting,
+        blocks=[envelope_block(r) for r in rows],
+    )
+
+
+def waiting_line(row: Row) -> dict[str, Any]:
+    m, envelope = row.made, row.envelope or {}
+    holding, since = holding_up(envelope)
+    signers = [r for r in row.recipients if r.get("role", "SIGNER") == "SIGNER"]
+    return {
+        "sent": f"{str(envelope.get('sentAt') or '')[:10]} {at(envelope.get('sentAt'), None)}",
+        "url": m.url,
+        "subject": str(envelope.get("subject") or m.envelope_id),
+        "holders": ", ".join(who(r) for r in holding),
+        "since": at(since, None),
+        "signed": sum(1 for r in signers if r.get("status") == "SIGNED"),
+        "signers": len(signers),
+        "dag_id": m.dag_id,
+        "task": task_label(m),
+        "task_url": ti_url(m.dag_id, m.run_id, m.task_id, m.map_index),
+    }
 
 
 def waiting_page(rows: list[Row], problems: list[str], readable: int) -> str:
-    title = "Signatures — still waiting"
-    head = (
-        "<h1>Envelopes still waiting</h1><p class='muted'>Sent by runs of the DAGs you may read "
-        f"({readable}), oldest first · times UTC</p>"
+    return render(
+        "waiting.html",
+        title="Signatures — still waiting",
+        readable=readable,
+        problems=problems,
+        rows=[waiting_line(r) for r in rows],
     )
-    notes = "".join(f"<p class='DECLINED'>{e(p)}</p>" for p in problems)
-    if not rows:
-        return page(
-            title, head + notes + "<p class='empty'>No Certyneo envelope is waiting for a signature.</p>"
-        )
-    lines = []
-    for row in rows:
-        m, envelope = row.made, row.envelope or {}
-        holding, since = holding_up(envelope)
-        signers = [r for r in row.recipients if r.get("role", "SIGNER") == "SIGNER"]
-        signed = sum(1 for r in signers if r.get("status") == "SIGNED")
-        task = m.task_id + (f" [{m.map_index}]" if m.map_index >= 0 else "")
-        holders = ", ".join(who(r) for r in holding)
-        lines.append(
-            f"<tr><td>{e(str(envelope.get('sentAt') or '')[:10])} {e(at(envelope.get('sentAt'), None))}</td>"
-            f"<td>{link(m.url, str(envelope.get('subject') or m.envelope_id))}</td>"
-            f"<td>{e(holders)}</td>"
-            f"<td>{e(at(since, None))}</td><td>{signed} of {len(signers)}</td>"
-            f"<td>{e(m.dag_id)} / {link(ti_url(m.dag_id, m.run_id, m.task_id, m.map_index), task)}</td></tr>"
-        )
-    table = (
-        "<table><tr><th>sent</th><th>envelope</th><th>holding it up</th><th>since</th><th>signed</th>"
-        "<th>DAG / task</th></tr>" + "".join(lines) + "</table>"
-    )
-    return page(title, head + notes + f"<p>{len(rows)} waiting.</p>" + table)
 
 
 def router() -> APIRouter:
