@@ -16,10 +16,12 @@ build.
 from __future__ import annotations
 
 import functools
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow_provider_certyneo.client.outcomes import at, holding_up, progress, who
+from airflow_provider_certyneo.client.timestamps import instant
 
 if TYPE_CHECKING:
     import jinja2
@@ -114,8 +116,94 @@ def envelope_block(row: Row) -> dict[str, Any]:
     return block
 
 
-def run_page(dag_id: str, run_id: str, rows: list[Row]) -> str:
+PAGE_SIZE = 100  # envelopes per page of the run page and the waiting page
+ATTENTION_PENDING = 20  # the longest-waiting envelopes named under "Needs attention"
+ATTENTION_MAX = 100  # rows of "Needs attention" at most (the rest are in the pages below)
+STATUS_ORDER = ("SENT", "COMPLETED", "DECLINED", "EXPIRED", "VOIDED", "DRAFT")
+STOPPED = ("DECLINED", "EXPIRED", "VOIDED")
+
+
+def counts(rows: list[Row]) -> list[tuple[str, int]]:
+    """Envelopes per status, in a fixed order (the states Certyneo could not tell last, as "unknown")."""
+    seen: dict[str, int] = {}
+    for r in rows:
+        status = str(r.envelope.get("status") or "?") if r.envelope is not None else "unknown"
+        seen[status] = seen.get(status, 0) + 1
+    order = [s for s in STATUS_ORDER if s in seen] + sorted(set(seen) - {*STATUS_ORDER, "unknown"})
+    return [(s, seen[s]) for s in order] + ([("unknown", seen["unknown"])] if "unknown" in seen else [])
+
+
+def attention_line(row: Row) -> dict[str, Any]:
+    """Who holds an envelope up: the decliner and why, the signers an expired or voided envelope waited
+    for, or the signers whose turn it is and since when."""
+    m, envelope = row.made, row.envelope or {}
+    status = str(envelope.get("status") or "?") if row.envelope is not None else "unknown"
+    signers = [r for r in row.recipients if r.get("role", "SIGNER") == "SIGNER"]
+    since: Any = envelope.get("updatedAt")
+    if row.envelope is None:
+        holders, detail = "", row.problem or ""
+    elif status == "DECLINED":
+        decliners = [r for r in signers if r.get("status") == "DECLINED"]
+        holders = ", ".join(who(r) for r in decliners)
+        detail = "; ".join(r.get("declineReason") or "no reason given" for r in decliners)
+    elif status == "SENT":
+        holding, since = holding_up(envelope)
+        holders, detail = ", ".join(who(r) for r in holding), ""
+    else:
+        holders = ", ".join(who(r) for r in signers if r.get("status", "PENDING") == "PENDING")
+        detail = "did not sign"
+    return {
+        "status": status,
+        "url": m.url,
+        "subject": str(envelope.get("subject") or m.envelope_id),
+        "holders": holders,
+        "since": f"{str(since or '')[:10]} {at(since, None)}" if since else "",
+        "detail": detail,
+        "signed": sum(1 for r in signers if r.get("status") == "SIGNED"),
+        "signers": len(signers),
+        "task": task_label(m),
+        "task_url": ti_url(m.dag_id, m.run_id, m.task_id, m.map_index),
+    }
+
+
+def needs_attention(rows: list[Row]) -> tuple[list[Row], int]:
+    """The rows that hold a run up, worst first: declined, expired, voided, unknown, then the
+    :data:`ATTENTION_PENDING` envelopes waiting longest for the same signer; at most :data:`ATTENTION_MAX`
+    (and how many more there are)."""
+    unsent = datetime.max.replace(tzinfo=timezone.utc)
+
+    def rank(r: Row) -> tuple[int, datetime]:
+        status = (r.envelope or {}).get("status") if r.envelope is not None else "unknown"
+        order = [*STOPPED, "unknown"]
+        return (order.index(status) if status in order else len(order), unsent)
+
+    stopped = sorted((r for r in rows if rank(r)[0] < len(STOPPED) + 1), key=rank)
+    pending = [r for r in rows if r.envelope is not None and r.envelope.get("status") == "SENT"]
+    pending.sort(key=lambda r: instant(holding_up(r.envelope or {})[1]) or unsent)
+    chosen = stopped + pending[:ATTENTION_PENDING]
+    return chosen[:ATTENTION_MAX], max(0, len(chosen) - ATTENTION_MAX)
+
+
+def paging(total: int, page: int) -> dict[str, Any]:
+    """Which slice of ``total`` rows page ``page`` (1-based, clamped) shows, and the pages to link to."""
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    return {
+        "page": page,
+        "pages": pages,
+        "first": (page - 1) * PAGE_SIZE,
+        "last": min(total, page * PAGE_SIZE),
+        "total": total,
+        "links": list(range(1, pages + 1)) if pages > 1 else [],
+    }
+
+
+def run_page(dag_id: str, run_id: str, rows: list[Row], page: int = 1, note: str | None = None) -> str:
+    """The run's page: how many envelopes per status, those that need attention, then every envelope with
+    its recipients, :data:`PAGE_SIZE` a page (``?page=N``)."""
     waiting = sum(1 for r in rows if (r.envelope or {}).get("status") == "SENT")
+    attention, more = needs_attention(rows)
+    pager = paging(len(rows), page)
     return render(
         "run.html",
         title=f"Signatures — {dag_id} / {run_id}",
@@ -123,7 +211,12 @@ def run_page(dag_id: str, run_id: str, rows: list[Row]) -> str:
         run_id=run_id,
         total=len(rows),
         waiting=waiting,
-        blocks=[envelope_block(r) for r in rows],
+        note=note,
+        counts=counts(rows),
+        attention=[attention_line(r) for r in attention],
+        more_attention=more,
+        pager=pager,
+        blocks=[envelope_block(r) for r in rows[pager["first"] : pager["last"]]],
     )
 
 
@@ -145,14 +238,50 @@ def waiting_line(row: Row) -> dict[str, Any]:
     }
 
 
-def waiting_page(rows: list[Row], problems: list[str], readable: int) -> str:
+def waiting_page(
+    rows: list[Row], problems: list[str], readable: int, page: int = 1, note: str | None = None
+) -> str:
+    """The deployment's waiting envelopes, oldest first, :data:`PAGE_SIZE` a page (``?page=N``)."""
+    pager = paging(len(rows), page)
     return render(
         "waiting.html",
         title="Signatures — still waiting",
         readable=readable,
-        problems=problems,
-        rows=[waiting_line(r) for r in rows],
+        problems=[*problems, *([note] if note else [])],
+        total=len(rows),
+        pager=pager,
+        rows=[waiting_line(r) for r in rows[pager["first"] : pager["last"]]],
     )
+
+
+def run_html(dag_id: str, run_id: str, page: int = 1) -> str:
+    """The run page, read from the metadata database (the run's XComs) and Certyneo (one bounded look)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_certyneo.plugins import signatures
+
+    with create_session() as session:
+        made = signatures.run_envelopes(session, dag_id, run_id)
+        started = session.scalar(
+            select(DagRun.run_after).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        )
+    since = started - signatures.CLOCK_MARGIN if started is not None else None
+    rows = signatures.rows_for(made, since, scope=(dag_id, run_id))
+    return run_page(dag_id, run_id, rows, page, signatures.run_note((dag_id, run_id)))
+
+
+def waiting_html(dag_ids: set[str], page: int = 1) -> str:
+    """The waiting page for a user who may read ``dag_ids``."""
+    from airflow.utils.session import create_session
+
+    from airflow_provider_certyneo.plugins import signatures
+
+    with create_session() as session:
+        made = signatures.recent_envelopes(session, dag_ids)
+    rows, problems = signatures.waiting_rows(made)
+    return waiting_page(rows, problems, len(dag_ids), page)
 
 
 def router() -> APIRouter:
@@ -162,8 +291,6 @@ def router() -> APIRouter:
     from fastapi import APIRouter, Depends
     from fastapi.responses import HTMLResponse
 
-    from airflow_provider_certyneo.plugins import signatures
-
     routes = APIRouter()
 
     @routes.get(
@@ -171,32 +298,17 @@ def router() -> APIRouter:
         response_class=HTMLResponse,
         dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))],
     )
-    def run_signatures(dag_id: str, run_id: str) -> HTMLResponse:
-        from airflow.models.dagrun import DagRun
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
-
-        with create_session() as session:
-            made = signatures.run_envelopes(session, dag_id, run_id)
-            started = session.scalar(
-                select(DagRun.run_after).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
-            )
-        since = started - signatures.CLOCK_MARGIN if started is not None else None
-        rows = signatures.rows_for(made, since)
-        return HTMLResponse(run_page(dag_id, run_id, rows), headers=NO_STORE)
+    def run_signatures(dag_id: str, run_id: str, page: int = 1) -> HTMLResponse:
+        return HTMLResponse(run_html(dag_id, run_id, page), headers=NO_STORE)
 
     @routes.get("/signatures/waiting", response_class=HTMLResponse)
-    def waiting_signatures(user: Any = Depends(get_user)) -> HTMLResponse:  # noqa: B008 - FastAPI's idiom
+    def waiting_signatures(page: int = 1, user: Any = Depends(get_user)) -> HTMLResponse:  # noqa: B008 - FastAPI's idiom
         # (a default, not an Annotated type: this module's annotations are strings FastAPI cannot resolve
         # from names imported inside this function)
         from airflow.api_fastapi.app import get_auth_manager
-        from airflow.utils.session import create_session
 
         dag_ids = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
-        with create_session() as session:
-            made = signatures.recent_envelopes(session, dag_ids)
-        rows, problems = signatures.waiting_rows(made)
-        return HTMLResponse(waiting_page(rows, problems, len(dag_ids)), headers=NO_STORE)
+        return HTMLResponse(waiting_html(dag_ids, page), headers=NO_STORE)
 
     return routes
 
