@@ -57,7 +57,7 @@ def bulk_run(dag_id: str, ids: list[str], batch: int = 500) -> Any:
 
     from tests.support.airflow_runs import run_dag
 
-    def push(part: list[str], **context: Any) -> None:
+    def push(part: list[tuple[int, str]], **context: Any) -> None:
         context["ti"].xcom_push("results", [{"row": n, "envelope_id": i, "status": "SENT"} for n, i in part])
         context["ti"].xcom_push("certyneo_conn_id", "certyneo_default")
 
