@@ -4,7 +4,8 @@ events on ``certyneo://{conn_id}/envelopes/completed`` or ``…/declined``.
 Plugin routes get no Airflow authentication, so the HMAC signature is the only gate and everything else is
 hostile input: the body is capped before it is read whole, the signature is checked (constant time) with
 the ``webhook_secret`` of the connection named in the path before anything in the body is trusted, stale
-events are refused, and an event id already recorded is not recorded again. Answers: 401 for anything not
+events are refused, and an event id already recorded is not recorded again (a claim row keyed by it:
+:mod:`.asset_events`). Answers: 401 for anything not
 signed by that connection's secret (unknown connection and missing secret included, so nothing tells a
 stranger which connections exist), 400 for a signed body that is not an event, 413 for an oversized body,
 200 otherwise (``recorded``, ``duplicate``, ``ignored`` or ``no_consumer``). Nothing gets a 5xx from bad
@@ -30,6 +31,7 @@ from airflow_provider_certyneo.client.webhooks import (
 )
 from airflow_provider_certyneo.exceptions import CertyneoWebhookError
 from airflow_provider_certyneo.plugins.asset_events import record_asset_event
+from airflow_provider_certyneo.plugins.claims import EVENT_ID_MAX
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -95,6 +97,8 @@ def create_app() -> FastAPI:
             return refuse(
                 401, "the delivery is not signed with this connection's webhook secret, or is stale"
             )
+        if not 0 < len(event["id"]) <= EVENT_ID_MAX:
+            return refuse(400, f"signed event's id must be 1 to {EVENT_ID_MAX} characters")
         outcome = OUTCOME_OF_EVENT.get(event["type"])
         if outcome is None:
             return JSONResponse({"status": "ignored", "event_id": event["id"]})
