@@ -19,8 +19,9 @@ the claims are in the database.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_certyneo.assets import asset_uri
 from airflow_provider_certyneo.plugins.claims import (
@@ -31,16 +32,43 @@ from airflow_provider_certyneo.plugins.claims import (
     prune_due,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 log = logging.getLogger(__name__)
+_names: dict[str, str] = {}  # asset URI -> the name Airflow knows it by (Asset(uri) is named by its URI)
+
+
+@dataclass(frozen=True)
+class AssetUniqueKey:
+    """What the asset manager looks an asset up by (its own class differs between Airflow versions)."""
+
+    name: str
+    uri: str
+
+
+def asset_name(session: Session, uri: str) -> str | None:
+    """The name of the asset with ``uri`` (the oldest, if several share it), or None: Airflow does not know
+    it, since no DAG is scheduled on it. Cached per process: the asset manager checks it exists anyway."""
+    from airflow.models.asset import AssetModel
+    from sqlalchemy import select
+
+    if uri not in _names:
+        name = session.scalar(
+            select(AssetModel.name).where(AssetModel.uri == uri).order_by(AssetModel.id).limit(1)
+        )
+        if name is None:
+            return None
+        _names[uri] = name
+    return _names[uri]
 
 
 def record_asset_event(conn_id: str, outcome: str, payload: dict[str, Any]) -> str:
     """``recorded``, ``duplicate`` (this event id was already recorded on the asset), or ``no_consumer`` (no
     DAG is scheduled on the asset, so Airflow does not know it)."""
     from airflow.assets.manager import asset_manager
-    from airflow.models.asset import AssetModel
     from airflow.utils.session import create_session
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
     uri = asset_uri(conn_id, outcome)
@@ -54,13 +82,14 @@ def record_asset_event(conn_id: str, outcome: str, payload: dict[str, Any]) -> s
         except IntegrityError:
             session.rollback()
             return "duplicate"
-        asset = session.scalars(
-            select(AssetModel).where(AssetModel.uri == uri).order_by(AssetModel.id).limit(1)
-        ).first()
-        if asset is None:
+        name = asset_name(session, uri)
+        recorded = name is not None and asset_manager.register_asset_change(
+            asset=AssetUniqueKey(name=name, uri=uri), extra={"payload": payload}, session=session
+        )
+        if not recorded:
+            _names.pop(uri, None)  # the asset may have gone since it was cached: looked up afresh next time
             session.rollback()  # no claim either: the event is recorded once a DAG uses the asset
             return "no_consumer"
-        asset_manager.register_asset_change(asset=asset, extra={"payload": payload}, session=session)
     if prune_due():
         try:
             with create_session() as session:

@@ -42,8 +42,11 @@ def clean_environment() -> dict[str, str]:
     }
 
 
-def airflow_environment(home: Path, dags_folder: Path, port: int, parallelism: int = 8) -> dict[str, str]:
-    """What every process of one deployment shares: home, database, executor, port and secrets."""
+def airflow_environment(
+    home: Path, dags_folder: Path, port: int, parallelism: int = 8, database_url: str | None = None
+) -> dict[str, str]:
+    """What every process of one deployment shares: home, database (SQLite in ``home`` unless
+    ``database_url`` is given, e.g. from :mod:`tests.support.postgres`), executor, port and secrets."""
     from cryptography.fernet import Fernet
 
     base_url = f"http://localhost:{port}"
@@ -58,7 +61,7 @@ def airflow_environment(home: Path, dags_folder: Path, port: int, parallelism: i
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url or f"sqlite:///{home}/airflow.db",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base_url,
         "AIRFLOW__API__WORKERS": "1",
@@ -190,8 +193,9 @@ class RestApi:
 
 
 class AirflowStack:
-    """The four Airflow processes of one deployment. ``env_for`` gives a process its own environment
-    changes (e.g. a triggerer whose connection is broken)."""
+    """The four Airflow processes of one deployment (or those of ``processes``: a benchmark of the API server
+    alone). ``env_for`` gives a process its own environment changes (e.g. a triggerer whose connection is
+    broken); ``database_url`` replaces the SQLite database in ``home``."""
 
     def __init__(
         self,
@@ -200,10 +204,16 @@ class AirflowStack:
         env: dict[str, str] | None = None,
         env_for: dict[str, dict[str, str | None]] | None = None,
         parallelism: int = 8,
+        database_url: str | None = None,
+        processes: tuple[str, ...] = PROCESSES,
     ) -> None:
         self.home = home
         self.port = free_port()
-        self.env = {**airflow_environment(home, dags_folder, self.port, parallelism), **(env or {})}
+        self.env = {
+            **airflow_environment(home, dags_folder, self.port, parallelism, database_url),
+            **(env or {}),
+        }
+        self.process_names = processes
         self.env_for = env_for or {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = home / "processes"
@@ -257,7 +267,7 @@ class AirflowStack:
     def start(self) -> AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
-        for name in PROCESSES:
+        for name in self.process_names:
             self.start_process(name)
         self._wait_for_api()
         return self

@@ -31,6 +31,7 @@ def add_history(session: Session, count: int, prefix: str = "evt_history_") -> l
         payload = {"envelope_id": f"env_h{i}", "event_id": event_id, "status": "COMPLETED", "recipients": []}
         events.append({"asset_id": asset_id, "extra": {"payload": payload}, "timestamp": when})
         claims.append({"asset_uri": URI, "event_id": event_id, "received_at": when})
-    session.execute(insert(AssetEvent.__table__), events)
-    session.execute(insert(CLAIMS), claims)
+    if ids:  # an empty list would insert one row of defaults
+        session.execute(insert(AssetEvent.__table__), events)
+        session.execute(insert(CLAIMS), claims)
     return ids
