@@ -84,7 +84,9 @@ def record_asset_event(conn_id: str, outcome: str, payload: dict[str, Any]) -> s
             return "duplicate"
         name = asset_name(session, uri)
         recorded = name is not None and asset_manager.register_asset_change(
-            asset=AssetUniqueKey(name=name, uri=uri), extra={"payload": payload}, session=session
+            asset=AssetUniqueKey(name=name, uri=uri),  # type: ignore[arg-type]  # read: .name and .uri
+            extra={"payload": payload},
+            session=session,
         )
         if not recorded:
             _names.pop(uri, None)  # the asset may have gone since it was cached: looked up afresh next time
