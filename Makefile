@@ -14,9 +14,14 @@ UV = $(VENV)/bin/uv
 
 .PHONY: quickstart test check lint unit smoke benchmarks clean system-packages
 
-# Debian's redis-server for the tests and benchmarks of the shared rate governor, and Debian's chromium for
-# the browser test (installed where missing; no browser is ever downloaded by Playwright).
+# Debian's redis-server for the tests and benchmarks of the shared rate governor, Debian's postgresql for the
+# tests and benchmarks on PostgreSQL (throwaway clusters; the package's own cluster is not used), and Debian's
+# chromium for the browser test (installed where missing; no browser is ever downloaded by Playwright).
 system-packages:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+		echo "installing postgresql (Debian package)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 	@command -v redis-server >/dev/null || { \
 		echo "installing redis-server (Debian package)"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \

@@ -21,6 +21,7 @@ from airflow_provider_certyneo.emulator.pytest_plugin import CertyneoEmulator
 from airflow_provider_certyneo.emulator.server import free_port
 from tests.support.airflow_runs import load, register
 from tests.support.polling import wait_until
+from tests.webhooks.served import receiver_host
 
 SECRET = "whsec_" + "s" * 32
 OTHER_SECRET = "whsec_" + "o" * 32
@@ -87,16 +88,9 @@ def asset_events(outcome: str = "completed") -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def receiver_server(airflow_db: None) -> Iterator[str]:
-    from airflow_provider_certyneo.plugins.certyneo import CertyneoPlugin
-
     register(load("certyneo_archive_signed").dag)
     port = free_port()
-    (app_spec,) = CertyneoPlugin.fastapi_apps
-    from fastapi import FastAPI
-
-    host = FastAPI()
-    host.mount(app_spec["url_prefix"], app_spec["app"])
-    server = uvicorn.Server(uvicorn.Config(host, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(receiver_host(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, timeout=15, interval=0.02, what="the receiver to start")

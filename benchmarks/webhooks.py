@@ -1,0 +1,189 @@
+"""The webhook receiver in a production shape: a real ``airflow api-server`` with two workers
+(``AIRFLOW__API__WORKERS=2``) and the provider's plugin, PostgreSQL (a throwaway cluster of Debian's server,
+configured as shipped: commits are durable) as the metadata database, a DAG scheduled on the asset, and 16
+concurrent senders.
+
+Prints ``name: value`` lines:
+- webhook_deliveries_per_s: distinct signed deliveries recorded per second, 2,000 of them from an empty
+  history (target >= 100);
+- webhook_noop_route_per_s: the same senders against a no-op route of a plugin in the same API server (a
+  test-only plugin file in this benchmark's AIRFLOW_HOME: it reads the body and answers), in the same run;
+- webhook_ratio_to_noop_route: the first over the second (target >= 0.5);
+- webhook_p50_ms_at_0_events, webhook_p50_ms_at_20000_events, webhook_p95_ms_at_20000_events: latency
+  per delivery as a sender sees it, from an empty history, then once 20,000 events are recorded on the asset
+  (the history topped up with bulk SQL: asset events and their claims, as deliveries leave them);
+- webhook_p50_growth_at_20000_events: the second median over the first (target <= 1.2);
+- webhook_concurrent_copies_recorded_once: deliveries of which three copies were posted at once, recorded
+  exactly once (of 200).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from tests.support.deployment import AirflowStack  # noqa: E402
+from tests.support.postgres import postgres_cluster  # noqa: E402
+
+SECRET = "whsec_" + "w" * 32
+SENDERS, BURST, HISTORY, COPIES_CHECKED = 16, 2000, 20_000, 200
+NOOP_PLUGIN = '''
+"""Benchmark only: a plugin route that reads the body and answers, for the webhook receiver's baseline."""
+from fastapi import FastAPI, Request
+from airflow.plugins_manager import AirflowPlugin
+
+app = FastAPI()
+
+
+@app.post("/webhooks/{conn_id}")
+async def noop(conn_id: str, request: Request) -> dict:
+    await request.body()
+    return {"status": "noop"}
+
+
+class NoopPlugin(AirflowPlugin):
+    name = "benchmark_noop"
+    fastapi_apps = [{"app": app, "url_prefix": "/noop", "name": "no-op route"}]
+'''
+
+
+def signed_delivery() -> tuple[bytes, str]:
+    event = {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": "envelope.completed",
+        "createdAt": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "data": {"envelope": {"id": f"env_{uuid.uuid4().hex[:20]}", "subject": "S", "status": "COMPLETED"}},
+    }
+    body = json.dumps(event).encode()
+    return body, "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def send_all(url: str, bodies: list[tuple[bytes, str]]) -> tuple[float, list[float], list[str]]:
+    """(seconds for all, each request's latency in ms, each answer's status) from SENDERS at once."""
+    latencies: list[float] = [0.0] * len(bodies)
+    statuses: list[str] = [""] * len(bodies)
+    queue = iter(range(len(bodies)))
+    limits = httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def sender() -> None:
+            for i in queue:
+                body, signature = bodies[i]
+                headers = {"Content-Type": "application/json", "X-Certyneo-Signature": signature}
+                started = time.perf_counter()
+                answer = await client.post(url, content=body, headers=headers)
+                latencies[i] = (time.perf_counter() - started) * 1000
+                statuses[i] = answer.json().get("status", f"HTTP {answer.status_code}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(SENDERS)))
+        return time.perf_counter() - started, latencies, statuses
+
+
+def burst(url: str, count: int, expected: str) -> tuple[float, list[float]]:
+    bodies = [signed_delivery() for _ in range(count)]
+    elapsed, latencies, statuses = asyncio.run(send_all(url, bodies))
+    wrong = [s for s in statuses if s != expected]
+    assert not wrong, f"{len(wrong)} answers were not {expected!r}: {sorted(set(wrong))}"
+    return count / elapsed, latencies
+
+
+def top_up_history(database_url: str, total: int) -> None:
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.orm import Session
+
+    from tests.webhooks.history import add_history
+
+    engine = create_engine(database_url)
+    try:
+        with Session(engine) as session, session.begin():
+            from airflow.models.asset import AssetEvent
+
+            have = int(session.scalar(select(func.count()).select_from(AssetEvent)) or 0)
+            add_history(session, max(0, total - have), prefix="evt_bench_history_")
+        with engine.connect() as connection:  # fresh planner statistics, as autovacuum would give
+            connection.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
+
+
+def copies_recorded_once(url: str) -> int:
+    deliveries = [signed_delivery() for _ in range(COPIES_CHECKED)]
+    posts = [d for d in deliveries for _ in range(3)]
+    _, _, statuses = asyncio.run(send_all(url, posts))
+    by_event: dict[bytes, list[str]] = {}
+    for (body, _), status in zip(posts, statuses, strict=True):
+        by_event.setdefault(body, []).append(status)
+    return sum(sorted(s) == ["duplicate", "duplicate", "recorded"] for s in by_event.values())
+
+
+def p50(latencies: list[float]) -> float:
+    return statistics.median(latencies)
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="certyneo-bench-webhooks-"))
+    (home / "plugins").mkdir()
+    (home / "plugins" / "benchmark_noop.py").write_text(NOOP_PLUGIN)
+    with postgres_cluster(settings={}) as cluster:
+        database_url = cluster.create_database("airflow")
+        connection = {"conn_type": "certyneo", "password": "sk_test_" + "w" * 30}
+        env = {
+            "AIRFLOW__API__WORKERS": "2",
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+            "AIRFLOW_CONN_CERTYNEO_DEFAULT": json.dumps({**connection, "extra": {"webhook_secret": SECRET}}),
+            "PYTHONPATH": str(ROOT),
+        }
+        stack = AirflowStack(
+            home, ROOT / "example_dags", env, database_url=database_url, processes=("api-server",)
+        )
+        with stack:
+            register = "from tests.support.airflow_runs import load, register"
+            subprocess.run(
+                [sys.executable, "-c", f"{register}; register(load('certyneo_archive_signed').dag)"],
+                env=stack.env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            stack.api.unpause("certyneo_archive_signed")  # deliveries queue a run, as in production
+            webhook = f"{stack.base_url}/certyneo/webhooks/certyneo_default"
+            noop = f"{stack.base_url}/noop/webhooks/certyneo_default"
+            burst(noop, 200, "noop")  # warm both workers: imports, connections
+            burst(webhook, 200, "recorded")
+            noop_rate, _ = burst(noop, BURST, "noop")
+            top_up_history(database_url, 0)  # nothing to add: the ANALYZE the later top-up also runs
+            rate, fresh = burst(webhook, BURST, "recorded")
+            top_up_history(database_url, HISTORY)
+            rate_later, later = burst(webhook, BURST, "recorded")
+            copies = copies_recorded_once(webhook)
+    print(f"webhook_senders: {SENDERS}")
+    print("webhook_api_server_workers: 2")
+    print(f"webhook_noop_route_per_s: {noop_rate:.1f}")
+    print(f"webhook_deliveries_per_s: {rate:.1f}")
+    print(f"webhook_deliveries_per_s_at_20000_events: {rate_later:.1f}")
+    print(f"webhook_ratio_to_noop_route: {rate / noop_rate:.2f}")
+    print(f"webhook_p50_ms_at_0_events: {p50(fresh):.1f}")
+    print(f"webhook_p50_ms_at_20000_events: {p50(later):.1f}")
+    print(f"webhook_p95_ms_at_20000_events: {sorted(later)[int(0.95 * len(later))]:.1f}")
+    print(f"webhook_p50_growth_at_20000_events: {p50(later) / p50(fresh):.2f}")
+    print(f"webhook_concurrent_copies_recorded_once: {copies}/{COPIES_CHECKED}")
+
+
+if __name__ == "__main__":
+    main()
