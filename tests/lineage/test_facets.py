@@ -123,7 +123,7 @@ def test_the_evidence_archive_reports_each_bundle_it_wrote(make_signed: Any, tmp
             task_id="archive_evidence", envelope_ids=[signed.envelope_id], destination=str(destination)
         )
         try:
-            operator.execute({})  # type: ignore[arg-type]  # it reads nothing of the context
+            operator.execute({})  # it reads nothing of the context
         finally:
             operator.hook.close()
         return operator.get_openlineage_facets_on_complete(None)
