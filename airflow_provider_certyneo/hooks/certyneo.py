@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 from typing import Any, cast
@@ -264,16 +264,19 @@ class CertyneoHook(CertyneoBaseHook):
         status: str | list[str] | None = None,
         updated_since: datetime | str | None = None,
         page_size: int = 100,
+        pace: Callable[[], None] | None = None,
     ) -> Iterator[Envelope]:
         """Envelopes, newest first, optionally of some statuses or updated since a moment; lazily paged.
 
         :param status: one status or several (``SENT``, ``COMPLETED``…).
         :param updated_since: an aware datetime or RFC 3339 text.
         :param page_size: envelopes per request (1 to 100).
+        :param pace: called before each page is requested (a budget charged per request; it may raise to
+            stop the listing).
         """
         return cast(
             Iterator[Envelope],
-            self._iterate("/envelopes", calls.envelope_filters(status, updated_since), page_size),
+            self._iterate("/envelopes", calls.envelope_filters(status, updated_since), page_size, pace),
         )
 
     def download_signed_document(
@@ -345,10 +348,18 @@ class CertyneoHook(CertyneoBaseHook):
         """Revoke a key; it answers 401 from the next request on."""
         self._run(partial(calls.revoke_key, key_id))
 
-    def _iterate(self, path: str, extra: list[tuple[str, str]], page_size: int) -> Iterator[Any]:
+    def _iterate(
+        self,
+        path: str,
+        extra: list[tuple[str, str]],
+        page_size: int,
+        pace: Callable[[], None] | None = None,
+    ) -> Iterator[Any]:
         calls.list_params(page_size, None)
         cursor: str | None = None
         while True:
+            if pace is not None:
+                pace()
             page = self._run(partial(calls.get_page, path, limit=page_size, cursor=cursor, extra=extra))
             yield from page.get("data", [])
             cursor = page.get("nextCursor")

@@ -2,9 +2,12 @@
 server has the metadata database), and what Certyneo says about them now.
 
 Certyneo is read through the key's governor at a small share of its rate (``VIEW_SHARE``) on top of the
-hook's own pacing, and answers are cached for ``[certyneo] view_cache_seconds`` (default 30 s): an open page,
-or many, never competes with sending. Only what anyone who may read the DAG may see leaves this module:
-names, e-mails, statuses, times, decline reasons — never the key, never a sign URL.
+hook's own pacing, at most once per ``[certyneo] view_cache_seconds`` (default 30 s) per run or waiting list:
+an open page, or many, never competes with sending. A look costs a bounded number of requests: the first
+lists the envelopes changed since the run started (100 a request: 20 for a run of 2,000), later ones only
+what changed since the previous look (one request for a quiet run, whatever its size). Only what anyone who
+may read the DAG may see leaves this module: names, e-mails, statuses, times, decline reasons — never the
+key, never a sign URL.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -26,12 +31,17 @@ log = logging.getLogger(__name__)
 
 VIEW_SHARE = 0.1
 CACHE_SECONDS = 30.0
-LIST_PAGES = 20  # at most 2,000 envelopes listed per look; the rest are read one by one
-SINGLE_READS = 50
+PAGE = 100  # envelopes per list request (the API's maximum)
+LIST_SLACK_PAGES = 5  # a run's look may list this many pages beyond its own envelopes (other runs' changes)
+MAX_LIST_PAGES = 60  # and never more than this (6,000 envelopes): one look's cost is bounded
+MAX_WAITING_PAGES = 50  # the waiting page lists at most 5,000 waiting envelopes per look
+SINGLE_READS = 10  # envelopes a look reads one by one when a listing did not name them
+MAX_LOOKS = 64  # runs (and connections' waiting lists) whose last look is kept
 WAITING_LOOKBACK = timedelta(days=90)
-CLOCK_MARGIN = timedelta(
-    minutes=10
-)  # a run's envelopes changed after it started; Certyneo's clock may differ
+WAITING_FULL = timedelta(minutes=15)  # the waiting list is listed whole again this often
+# a run's envelopes changed after it started; Certyneo's clock may differ from this machine's by this much
+CLOCK_MARGIN = timedelta(minutes=10)
+WATERMARK_MARGIN = timedelta(seconds=5)  # a later look lists again what changed this long before the last
 
 
 @dataclass
@@ -61,33 +71,6 @@ def cache_seconds() -> float:
     from airflow.providers.common.compat.sdk import conf
 
     return max(0.0, conf.getfloat("certyneo", "view_cache_seconds", fallback=CACHE_SECONDS))
-
-
-class Cache:
-    """Answers by key for ``cache_seconds()``; one reader per key at a time (a second page waits for the
-    first one's answer instead of asking Certyneo again)."""
-
-    def __init__(self) -> None:
-        self._values: dict[Any, tuple[float, Any]] = {}
-        self._locks: dict[Any, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(self, key: Any, read: Any) -> Any:
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            hit = self._values.get(key)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
-            value = read()
-            self._values[key] = (time.monotonic() + cache_seconds(), value)
-            return value
-
-    def clear(self) -> None:
-        self._values.clear()
-
-
-CACHE = Cache()
 
 
 def _xcom_rows(session: Any, *conditions: Any) -> list[tuple[str, str, str, int, str, Any]]:
@@ -168,62 +151,222 @@ def _hook(conn_id: str) -> Any:
     return CertyneoHook(conn_id)
 
 
-def read_envelopes(conn_id: str, ids: frozenset[str], since: datetime | None) -> dict[str, Any]:
-    """Certyneo's state of ``ids`` (cached): ``{id: envelope}``, or ``{id: "why unknown"}``. Lists the
-    envelopes changed since ``since`` (cheap: 100 a request) and reads the rest one by one, all paced at
-    :data:`VIEW_SHARE` of the key's rate."""
+@dataclass
+class Look:
+    """What the view knows of some envelopes of one connection, and when it last asked.
 
-    def read() -> dict[str, Any]:
-        from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoNotFoundError
+    The first look lists the envelopes changed since ``since`` (100 a request, newest first); later looks
+    list only those changed since the ``watermark``: the latest ``updatedAt`` the previous look saw, on
+    Certyneo's own clock (so this machine's clock does not matter), less that look's duration and
+    :data:`WATERMARK_MARGIN` (a change made while it listed is listed again). For a run whose signers are
+    quiet that is one request, whatever the run's size."""
 
-        found: dict[str, Any] = {}
+    since: datetime | None
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    watermark: datetime | None = None  # on Certyneo's clock: what changed after it is not known yet
+    fresh_until: float = 0.0
+    requests: int = 0  # what the last look cost
+    note: str | None = None  # why some states may be older than the look
+    full_at: datetime | None = None  # the waiting page's last full listing
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Looks:
+    """The last :data:`MAX_LOOKS` looks by key (a run, or a connection's waiting envelopes), least recently
+    used dropped first: memory bounded by the number of pages people keep open, not by history."""
+
+    def __init__(self) -> None:
+        self._looks: OrderedDict[Any, Look] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def get(self, key: Any, since: datetime | None) -> Look:
+        with self._guard:
+            look = self._looks.get(key)
+            if look is None or look.since != since:
+                look = self._looks[key] = Look(since)
+            self._looks.move_to_end(key)
+            while len(self._looks) > MAX_LOOKS:
+                self._looks.popitem(last=False)
+            return look
+
+    def clear(self) -> None:
+        with self._guard:
+            self._looks.clear()
+
+    def expire(self) -> None:
+        """The next view of each looks at Certyneo again (what it knows is kept)."""
+        with self._guard:
+            for look in self._looks.values():
+                look.fresh_until = 0.0
+
+    def note(self, which: Any) -> str | None:
+        with self._guard:
+            return next((look.note for key, look in self._looks.items() if which(key) and look.note), None)
+
+    def requests(self, which: Any) -> int:
+        """What the last looks of these keys cost (for the benchmark and the tests)."""
+        with self._guard:
+            return sum(look.requests for key, look in self._looks.items() if which(key))
+
+
+LOOKS = Looks()
+
+
+def run_note(scope: Any) -> str | None:
+    """Why some states of the run ``scope`` may be older than its page (a look that could not read all)."""
+    return LOOKS.note(lambda key: key[0] == "run" and key[2] == scope)
+
+
+class OverBudget(Exception):
+    """A look has made the list requests it may make."""
+
+
+class Listing:
+    """One paced pass over ``list_envelopes(**filters)``, of at most ``budget`` requests; ``truncated``
+    says whether it stopped there before the list's end."""
+
+    def __init__(self, hook: Any, pacer: Any, budget: int, **filters: Any) -> None:
+        self.hook, self.pacer, self.budget, self.filters = hook, pacer, budget, filters
+        self.pages = 0
+        self.truncated = False
+
+    def _pace(self) -> None:
+        if self.pages >= self.budget:
+            raise OverBudget
+        self.pages += 1
+        self.pacer.pace()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            yield from self.hook.list_envelopes(page_size=PAGE, pace=self._pace, **self.filters)
+        except OverBudget:
+            self.truncated = True
+
+
+def listing_latest(envelopes: Any) -> datetime | None:
+    """The latest ``updatedAt`` among ``envelopes`` (Certyneo's clock), or None."""
+    moments = [m for m in (instant(e.get("updatedAt")) for e in envelopes) if m is not None]
+    return max(moments) if moments else None
+
+
+def watermark(envelopes: Any, started: float, previous: datetime | None) -> datetime | None:
+    """Where the next look starts: the latest change seen, less this look's duration (a change made while
+    it listed may be older than one listed after it) and :data:`WATERMARK_MARGIN`; never before
+    ``previous``."""
+    latest = listing_latest(envelopes)
+    if latest is None:
+        return previous
+    mark = latest - timedelta(seconds=time.monotonic() - started) - WATERMARK_MARGIN
+    return mark if previous is None else max(previous, mark)
+
+
+def page_budget(count: int) -> int:
+    """The list requests one look may make for ``count`` envelopes: enough for all of them, some to spare
+    for other runs' envelopes changed meanwhile, never more than :data:`MAX_LIST_PAGES`."""
+    return min(MAX_LIST_PAGES, -(-count // PAGE) + LIST_SLACK_PAGES)
+
+
+class Counting:
+    """A pacer that counts what it lets through (the requests of one look)."""
+
+    def __init__(self, pacer: Any, look: Look) -> None:
+        self.pacer, self.look = pacer, look
+
+    def pace(self) -> None:
+        self.look.requests += 1
+        self.pacer.pace()
+
+
+def read_envelopes(
+    conn_id: str, ids: frozenset[str], since: datetime | None, scope: Any = None
+) -> dict[str, Any]:
+    """Certyneo's state of ``ids``: ``{id: envelope}``, or ``{id: "why unknown"}``. Read at most once per
+    ``cache_seconds()`` per ``scope`` (a run: its envelopes), paced at :data:`VIEW_SHARE` of the key's rate;
+    a look costs at most :func:`page_budget` list requests and :data:`SINGLE_READS` single reads."""
+    from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoNotFoundError
+
+    look = LOOKS.get(("run", conn_id, scope if scope is not None else ids), since)
+    with look.lock:
+        known = look.states
+        if look.fresh_until > time.monotonic():  # new envelopes wait for the next look: a bounded cost
+            return {i: known.get(i, "not read yet: the view reads Certyneo again shortly") for i in ids}
+        look.requests, look.note = 0, None
+        unknown: dict[str, str] = {}
+        started = time.monotonic()
         try:
             with _hook(conn_id) as hook:
                 hook.settings  # noqa: B018 - reads the connection, which the governor needs
-                pacer = hook.governor("signatures-view", VIEW_SHARE)
-                if since is not None and len(ids) > 3:
-                    pacer.pace()
-                    for seen, envelope in enumerate(hook.list_envelopes(updated_since=since)):
+                pacer = Counting(hook.governor("signatures-view", VIEW_SHARE), look)
+                complete = True
+                if since is not None and len(ids) > 3:  # else every envelope is read alone
+                    first = look.watermark is None
+                    changed_since = since if look.watermark is None else max(since, look.watermark)
+                    listing = Listing(hook, pacer, page_budget(len(ids)), updated_since=changed_since)
+                    for envelope in listing:
                         if envelope.get("id") in ids:
-                            found[envelope["id"]] = dict(envelope)
-                        if len(found) == len(ids) or seen >= LIST_PAGES * 100:
-                            break
-                        if seen % 100 == 99:
-                            pacer.pace()
-                for envelope_id in sorted(ids - set(found))[:SINGLE_READS]:
+                            known[envelope["id"]] = dict(envelope)
+                            if first and ids <= known.keys():
+                                break  # the first look stops once it has them all
+                    complete = not listing.truncated
+                missing = sorted(ids - known.keys())
+                for envelope_id in missing[:SINGLE_READS]:
                     pacer.pace()
                     try:
-                        found[envelope_id] = dict(hook.get_envelope(envelope_id))
+                        known[envelope_id] = dict(hook.get_envelope(envelope_id))
                     except CertyneoNotFoundError:
-                        found[envelope_id] = "not found with this connection's key"
+                        unknown[envelope_id] = "not found with this connection's key"
+                if complete and listing_latest(known.values()) is not None:
+                    look.watermark = watermark(known.values(), started, look.watermark)
+                elif not complete:
+                    look.note = (
+                        "More envelopes changed than one look reads: some states may be older than shown."
+                    )
         except CertyneoError as exc:
             log.warning("Signatures view: reading connection %r failed: %s", conn_id, exc)
-            return {i: found.get(i, f"Certyneo could not be read: {exc}") for i in ids}
-        return {i: found.get(i, "not read (too many envelopes for one look)") for i in ids}
-
-    result: dict[str, Any] = CACHE.get(("ids", conn_id, ids, since), read)
-    return result
+            look.fresh_until = time.monotonic() + cache_seconds()
+            return {i: known.get(i, f"Certyneo could not be read: {exc}") for i in ids}
+        look.fresh_until = time.monotonic() + cache_seconds()
+        return {i: known.get(i) or unknown.get(i, "not read (too many envelopes for one look)") for i in ids}
 
 
 def waiting_envelopes(conn_id: str) -> dict[str, dict[str, Any]]:
-    """Every envelope of the connection still SENT (cached), by id."""
-
-    def read() -> dict[str, dict[str, Any]]:
+    """Every envelope of the connection still SENT, by id. The first look lists them all (status SENT, at
+    most :data:`MAX_WAITING_PAGES` requests); later looks list what changed since the previous one and keep
+    only what is still SENT and not past its expiry; every :data:`WAITING_FULL` they list them all again."""
+    look = LOOKS.get(("waiting", conn_id), None)
+    with look.lock:
+        if look.fresh_until > time.monotonic():
+            return dict(look.states)
+        look.requests, look.note = 0, None
+        started, now = time.monotonic(), datetime.now(timezone.utc)
+        full = look.watermark is None or look.full_at is None or now - look.full_at > WAITING_FULL
+        seen: list[dict[str, Any]] = []
         with _hook(conn_id) as hook:
             hook.settings  # noqa: B018 - reads the connection, which the governor needs
-            pacer = hook.governor("signatures-view", VIEW_SHARE)
-            pacer.pace()
-            waiting: dict[str, dict[str, Any]] = {}
-            for seen, envelope in enumerate(hook.list_envelopes(status="SENT")):
-                waiting[envelope["id"]] = dict(envelope)
-                if seen >= LIST_PAGES * 100:
-                    break
-                if seen % 100 == 99:
-                    pacer.pace()
-            return waiting
-
-    result: dict[str, dict[str, Any]] = CACHE.get(("waiting", conn_id), read)
-    return result
+            pacer = Counting(hook.governor("signatures-view", VIEW_SHARE), look)
+            if full:
+                listing = Listing(hook, pacer, MAX_WAITING_PAGES, status="SENT")
+                look.states = {envelope["id"]: dict(envelope) for envelope in listing}
+                look.full_at = now
+            else:
+                assert look.watermark is not None
+                listing = Listing(hook, pacer, MAX_WAITING_PAGES, updated_since=look.watermark)
+                for envelope in listing:
+                    seen.append(envelope)
+                    if envelope.get("status") == "SENT":
+                        look.states[envelope["id"]] = dict(envelope)
+                    else:
+                        look.states.pop(envelope["id"], None)
+            if listing.truncated:
+                look.note = f"More envelopes are waiting than one look reads ({len(look.states)} listed)."
+                look.full_at = None  # list them all again next time
+        for envelope_id, envelope in list(look.states.items()):
+            expires = instant(envelope.get("expiresAt"))
+            if expires is not None and expires <= now:
+                del look.states[envelope_id]
+        look.watermark = watermark([*look.states.values(), *seen], started, look.watermark)
+        look.fresh_until = time.monotonic() + cache_seconds()
+        return dict(look.states)
 
 
 def with_links(made: list[Made]) -> list[Made]:
@@ -246,13 +389,14 @@ def with_links(made: list[Made]) -> list[Made]:
     return made
 
 
-def rows_for(made: list[Made], since: datetime | None) -> list[Row]:
-    """Rows for these envelopes with Certyneo's state, read per connection."""
+def rows_for(made: list[Made], since: datetime | None, scope: Any = None) -> list[Row]:
+    """Rows for these envelopes with Certyneo's state, read per connection (``scope``: the run they are
+    of, whose last look the next one continues)."""
     made = with_links(made)
     states: dict[str, Any] = {}
     for conn_id in sorted({m.conn_id for m in made}):
         ids = frozenset(m.envelope_id for m in made if m.conn_id == conn_id)
-        states.update(read_envelopes(conn_id, ids, since))
+        states.update(read_envelopes(conn_id, ids, since, scope))
     rows = []
     for m in made:
         state = states.get(m.envelope_id)
@@ -276,6 +420,9 @@ def waiting_rows(made: list[Made]) -> tuple[list[Row], list[str]]:
         except CertyneoError as exc:
             problems.append(f"connection {conn_id}: Certyneo could not be read: {exc}")
             continue
+        note = LOOKS.note(lambda key, conn_id=conn_id: key == ("waiting", conn_id))
+        if note:
+            problems.append(f"connection {conn_id}: {note}")
         for m in made:
             if m.conn_id == conn_id and m.envelope_id in waiting:
                 envelope = waiting[m.envelope_id]

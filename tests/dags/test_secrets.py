@@ -79,7 +79,7 @@ def run_log_folders(home: Path, dag_id: str, run_id: str) -> list[Path]:
 WAIT_TRIGGERS = {
     "certyneo_quickstart": "airflow_provider_certyneo.triggers.envelope.CertyneoEnvelopeTrigger",
     "operator_dag": "airflow_provider_certyneo.triggers.envelope_set.CertyneoEnvelopeSetTrigger",
-    "mapped_dag": "airflow_provider_certyneo.triggers.envelope.CertyneoEnvelopeTrigger",
+    "mapped_dag": "airflow_provider_certyneo.triggers.envelope_set.CertyneoEnvelopeSetTrigger",  # per batch
 }  # the trigger each run defers to (the onboarding sensor may find its envelope signed at its first look)
 
 

@@ -1,5 +1,5 @@
-"""What the built wheel carries: the licence and notice, the type marker, the plugin and provider entry
-points, the example-free package (no tests, no example DAGs)."""
+"""What the built wheel carries: the licence and notice, the type marker, the Signatures view's templates,
+the plugin and provider entry points; no tests, no example DAGs."""
 
 from __future__ import annotations
 
@@ -43,3 +43,13 @@ def test_the_wheel_carries_the_package_and_its_entry_points(wheel: zipfile.ZipFi
     entry_points = wheel.read(next(n for n in files if n.endswith("entry_points.txt"))).decode()
     assert "[apache_airflow_provider]" in entry_points
     assert "[airflow.plugins]" in entry_points
+
+
+def test_the_wheel_ships_the_signatures_templates(wheel: zipfile.ZipFile) -> None:
+    """The Signatures view renders from Jinja2 templates that are package data, not Python: without them the
+    installed view fails with TemplateNotFound while an editable checkout works."""
+    root = Path(__file__).resolve().parents[2]
+    templates = root / "airflow_provider_certyneo" / "plugins" / "templates"
+    expected = {str(p.relative_to(root)) for p in templates.rglob("*.html")}
+    assert expected, "no templates found in the source tree"
+    assert expected <= names(wheel), f"missing from the wheel: {sorted(expected - names(wheel))}"

@@ -29,6 +29,8 @@ from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 from tests.support.polling import wait_until
 
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+# each process of a deployment: its name -> the ``airflow`` command it runs
+Commands = dict[str, list[str]]
 FINAL_RUN_STATES = {"success", "failed"}
 
 
@@ -190,8 +192,11 @@ class RestApi:
 
 
 class AirflowStack:
-    """The four Airflow processes of one deployment. ``env_for`` gives a process its own environment
-    changes (e.g. a triggerer whose connection is broken)."""
+    """The Airflow processes of one deployment: by default the four of a LocalExecutor deployment, run by
+    this interpreter; ``commands`` names others (two Celery workers, two triggerers…) and ``python`` another
+    interpreter (a virtualenv with the provider installed from its wheel; the processes then run in
+    ``home``, so that nothing is imported from this checkout). ``env_for`` gives a process its own
+    environment changes (e.g. a triggerer whose connection is broken, a worker's own hostname)."""
 
     def __init__(
         self,
@@ -200,11 +205,16 @@ class AirflowStack:
         env: dict[str, str] | None = None,
         env_for: dict[str, dict[str, str | None]] | None = None,
         parallelism: int = 8,
+        commands: Commands | None = None,
+        python: str = sys.executable,
     ) -> None:
         self.home = home
         self.port = free_port()
         self.env = {**airflow_environment(home, dags_folder, self.port, parallelism), **(env or {})}
         self.env_for = env_for or {}
+        self.commands: Commands = commands or {name: [name] for name in PROCESSES}
+        self.python = python
+        self.cwd = home if python != sys.executable else None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = home / "processes"
         self.exit_seconds: dict[str, float] = {}
@@ -225,8 +235,9 @@ class AirflowStack:
     def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """One ``airflow`` CLI command in this deployment's environment (set-up only: ``db migrate``)."""
         result = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
+            [self.python, "-m", "airflow", *args],
             env=self.env,
+            cwd=self.cwd,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -247,8 +258,9 @@ class AirflowStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", name],
+                [self.python, "-m", "airflow", *self.commands[name]],
                 env=self.environment(name),
+                cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, with the task processes it starts
@@ -257,7 +269,7 @@ class AirflowStack:
     def start(self) -> AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
-        for name in PROCESSES:
+        for name in self.commands:
             self.start_process(name)
         self._wait_for_api()
         return self
@@ -307,11 +319,11 @@ class AirflowStack:
         return took
 
     def stop(self) -> None:
-        """Every process, the triggerer first (its exit time is measured on its own)."""
+        """Every process, the triggerers first (each exit time is measured on its own)."""
         if self._api is not None:
             self._api.close()
             self._api = None
-        for name in sorted(self.processes, key=lambda n: n != "triggerer"):
+        for name in sorted(self.processes, key=lambda n: not n.startswith("triggerer")):
             self.stop_process(name)
 
     def __enter__(self) -> AirflowStack:

@@ -1,19 +1,24 @@
-"""The provider as users install it: a wheel built from this checkout (``uv build``, isolated, as
-``python -m build`` would), for the packaging tests and the production-shaped deployment."""
+"""The provider as users install it: a wheel built from an sdist of this checkout (``uv build``, isolated,
+as an index would build it), for the packaging tests and the production-shaped deployment. The build runs
+on a copy of the sources, so that it leaves no ``build/`` or egg-info beside them."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+NOT_SHIPPED = shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "tests", "__pycache__")
 
 
 def build_wheel(out: Path) -> Path:
-    """Build the wheel into ``out`` and return its path."""
+    """Build the sdist, then the wheel from it, into ``out``; returns the wheel's path."""
+    source = out / "source"
+    shutil.copytree(ROOT, source, ignore=NOT_SHIPPED)
     uv = Path(sys.executable).with_name("uv")
-    command = [str(uv), "build", "--wheel", "--quiet", "--out-dir", str(out), str(ROOT)]
+    command = [str(uv), "build", "--quiet", "--out-dir", str(out), str(source)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (wheel,) = out.glob("airflow_provider_certyneo-*.whl")

@@ -1,0 +1,184 @@
+"""The provider in a production-shaped deployment (tests/support/production.py): PostgreSQL, CeleryExecutor
+with Redis, two Celery workers sharing nothing but Redis, two triggerers, an API server with two workers,
+the provider installed from its wheel. On a scaled clock (the key at 600 requests/min, burst 20, so that
+the pace binds within seconds; a triggerer's capacity of 15):
+
+- the per-contract bulk example sends every contract while nobody signs, on both workers, with no 429
+  (the workers' only shared state is Redis), each envelope once; its 20 waits, deferred on both triggerers
+  (neither takes more than its capacity), poll within the key's poll budget together, though each polls
+  as often as it may; then everyone signs and the run succeeds;
+- a burst of signed webhook deliveries, each posted as three concurrent copies to the two API-server
+  workers, is recorded once per event on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from airflow_provider_certyneo.client.defaults import POLL_SHARE
+from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
+from airflow_provider_certyneo.emulator.server import EmulatorProcess
+from tests.support.airflow_runs import EXAMPLES
+from tests.support.manifests import write_manifest
+from tests.support.polling import wait_until
+from tests.support.postgres import require_postgres
+from tests.support.production import TRIGGERERS, WORKERS, ProductionDeployment, production_stack
+from tests.support.redis import require_redis_server
+
+pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1500)]
+KEY = "sk_test_" + "p" * 32
+SECRET = "whsec_" + "q" * 32
+RATE, BURST = 600, 20
+CONTRACTS = 20
+# a triggerer takes up to this many triggers: the 20 waits need both (as 2,000 waits need room on several)
+CAPACITY = 15
+DAG, ARCHIVE, EVENTS_CONN = "certyneo_bulk_per_contract", "certyneo_archive_signed", "certyneo_events"
+LIST = "GET /api/v1/envelopes"
+DELIVERIES, COPIES, SENDERS = 200, 3, 16
+
+
+@dataclass
+class Production:
+    deployment: ProductionDeployment
+    emulator: EmulatorControl
+    manifest: Path
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
+    require_postgres()
+    require_redis_server()
+    tmp = tmp_path_factory.mktemp("production")
+    manifest = write_manifest(tmp / "drop", CONTRACTS, digits=3)
+    with EmulatorProcess(KEY, per_minute=RATE, burst=BURST) as emulator:
+        control = EmulatorControl(emulator.base_url)
+        pace = {"rate_limit_per_minute": RATE, "rate_limit_burst": BURST}
+        env = {
+            "AIRFLOW_CONN_CERTYNEO_DEFAULT": connection_json(
+                emulator.base_url, KEY, rate_limit_redis_conn_id="redis_default", **pace
+            ),
+            "AIRFLOW_CONN_CERTYNEO_EVENTS": connection_json(emulator.base_url, KEY, webhook_secret=SECRET),
+            "CERTYNEO_BULK_MANIFEST": str(manifest),
+            "CERTYNEO_ARCHIVE": f"file://{tmp / 'archive'}",
+            # polling as often as it may: the poll budget, shared through Redis, is what holds it back
+            "CERTYNEO_POLL_INTERVAL": "0.1",
+            "AIRFLOW__TRIGGERER__CAPACITY": str(CAPACITY),
+            "CERTYNEO_CONN_ID": EVENTS_CONN,
+        }
+        try:
+            with production_stack(tmp, EXAMPLES, env) as deployment:
+                deployment.stack.api.wait_for_dag(DAG)
+                deployment.stack.api.wait_for_dag(ARCHIVE)
+                yield Production(deployment, control, manifest)
+        finally:
+            control.close()
+
+
+def test_the_provider_runs_from_its_wheel(production: Production) -> None:
+    location = production.deployment.provider_location()
+    assert "/site-packages/airflow_provider_certyneo/" in location, location
+    assert not location.startswith(str(Path(__file__).resolve().parents[2] / "airflow_provider_certyneo"))
+
+
+def last_seq(emulator: EmulatorControl) -> int:
+    log = emulator.requests()
+    return int(log[-1]["seq"]) if log else 0
+
+
+def test_a_bulk_run_on_two_workers_and_two_triggerers(production: Production) -> None:
+    stack, emulator = production.deployment.stack, production.emulator
+    api = stack.api
+    emulator.configure(autoSignAfter=None)
+    api.set_pool("certyneo_api", 8, "Certyneo key")
+    api.unpause(DAG)
+    began = time.monotonic()
+    run_id = api.trigger(DAG, {"manifest": str(production.manifest)})
+
+    triggerers: dict[int, str] = {}
+
+    def sent_and_waiting() -> bool:
+        assert api.run_state(DAG, run_id) in ("queued", "running"), stack.tail()
+        waiting = [ti for ti in api.task_instances(DAG, run_id) if ti["task_id"] == "wait_signed"]
+        for ti in waiting:  # which triggerer runs each wait (cleared once the trigger has fired)
+            host = (ti.get("triggerer_job") or {}).get("hostname")
+            if ti["state"] == "deferred" and host:
+                triggerers[ti["map_index"]] = host
+        deferred = sum(1 for ti in waiting if ti["state"] == "deferred")
+        return len(emulator.counters()["sends"]) >= CONTRACTS and len(triggerers) == deferred == CONTRACTS
+
+    wait_until(sent_and_waiting, 600, 1.0, "every contract sent and every wait deferred", detail=stack.tail)
+    print(f"\n{CONTRACTS} contracts sent and waiting after {time.monotonic() - began:.0f} s")
+    # the waits poll for a while with nobody signing: the two triggerers' pollers together
+    since, window_start = last_seq(emulator), time.monotonic()
+    time.sleep(8)
+    seconds = time.monotonic() - window_start
+    polls = sum(1 for r in emulator.requests(since=since) if r["route"] == LIST)
+    budget = POLL_SHARE * (RATE / 60 * seconds + BURST)
+    print(f"polls in {seconds:.1f} s of waiting: {polls} (budget {budget:.0f})")
+    assert 0 < polls <= budget
+
+    for envelope_id in emulator.counters()["sends"]:
+        emulator.sign(envelope_id)
+    assert api.wait_for_run(DAG, run_id, timeout=300) == "success", stack.tail()
+    tis = api.task_instances(DAG, run_id)
+    counters = emulator.counters()
+    assert counters["rateLimited"] == 0, counters
+    assert len(counters["sends"]) == CONTRACTS
+    assert set(counters["sends"].values()) == {1}, "every envelope sent exactly once"
+    hosts = Counter(ti["hostname"] for ti in tis if ti["task_id"] in ("upload", "create", "send"))
+    print(f"task instances per worker: {dict(hosts)}")
+    assert set(hosts) == set(WORKERS), hosts
+    per_triggerer = Counter(triggerers.values())
+    print(f"waits per triggerer: {dict(per_triggerer)}")
+    assert set(per_triggerer) == set(TRIGGERERS), per_triggerer
+    assert max(per_triggerer.values()) <= CAPACITY
+    assert KEY not in stack.log("api-server")
+
+
+def delivery(envelope_id: str) -> bytes:
+    created = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    envelope = {"id": envelope_id, "subject": "Contrat", "status": "COMPLETED", "recipients": []}
+    event = {"id": f"evt_{uuid.uuid4().hex}", "type": "envelope.completed", "createdAt": created}
+    return json.dumps({**event, "data": {"envelope": envelope}}).encode()
+
+
+def test_a_webhook_burst_with_concurrent_copies_is_recorded_once_per_event(production: Production) -> None:
+    stack = production.deployment.stack
+    api = stack.api
+    receiver = f"{stack.base_url}/certyneo/webhooks/{EVENTS_CONN}"
+    asset = next(
+        a for a in api.json("GET", "/assets")["assets"] if EVENTS_CONN in a["uri"] and "completed" in a["uri"]
+    )
+    before = api.json("GET", "/assets/events", params={"asset_id": asset["id"], "limit": 1})["total_entries"]
+    bodies = [delivery(f"env_burst_{n:04}") for n in range(DELIVERIES)]
+    posts = [body for body in bodies for _ in range(COPIES)]
+
+    def post(body: bytes) -> str:
+        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        answer = httpx.post(receiver, content=body, headers={"X-Certyneo-Signature": signature}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["status"])
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(SENDERS) as senders:
+        statuses = Counter(senders.map(post, posts))
+    took = time.monotonic() - started
+    print(
+        f"\n{len(posts)} deliveries ({DELIVERIES} events × {COPIES} copies) in {took:.1f} s: {dict(statuses)}"
+    )
+    assert statuses == {"recorded": DELIVERIES, "duplicate": DELIVERIES * (COPIES - 1)}, statuses
+    after = api.json("GET", "/assets/events", params={"asset_id": asset["id"], "limit": 1})["total_entries"]
+    assert after - before == DELIVERIES

@@ -1,0 +1,142 @@
+"""A production-shaped Airflow deployment on this machine: PostgreSQL as the metadata database (a throwaway
+cluster of Debian's ``postgresql``), CeleryExecutor with Redis as its broker, two Celery workers that share
+nothing but Redis (each its own hostname, log-server port and rate-state folder), two triggerers, an API
+server with two worker processes, a scheduler and a DAG processor — all run from a virtualenv where the
+provider is installed from its built wheel, not from this checkout.
+
+``with production_stack(tmp, dags_folder, env) as deployment: deployment.stack.api.trigger(...)``; every
+process, the database and Redis are stopped on exit, also when the test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_provider_certyneo.emulator.server import free_port
+from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
+from tests.support.deployment import AirflowStack
+from tests.support.postgres import PostgresCluster, postgres_cluster
+from tests.support.redis import RedisServer
+from tests.support.wheel import build_wheel
+
+WORKERS = ("worker-a", "worker-b")
+TRIGGERERS = ("triggerer-a", "triggerer-b")
+HOSTNAME_ENV = "CERTYNEO_TEST_HOSTNAME"
+# [core] hostname_callable: each process says which "host" it is, so task instances and triggerer jobs
+# name the worker or triggerer that ran them
+HOSTNAMES = '''
+"""The "host" this Airflow process plays, from its environment (test deployments only)."""
+import os
+import socket
+
+
+def hostname() -> str:
+    return os.environ.get("CERTYNEO_TEST_HOSTNAME") or socket.getfqdn()
+'''
+
+
+@dataclass
+class ProductionDeployment:
+    stack: AirflowStack
+    database: PostgresCluster
+    redis: RedisServer
+    python: Path
+
+    def provider_location(self) -> str:
+        """Where the deployment's interpreter imports the provider from (its site-packages, not here)."""
+        result = subprocess.run(
+            [str(self.python), "-c", "import airflow_provider_certyneo as p; print(p.__file__)"],
+            capture_output=True,
+            text=True,
+            cwd=self.stack.home,
+            env=self.stack.env,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout.strip()
+
+
+def wheel_virtualenv(folder: Path) -> Path:
+    """A virtualenv with this machine's Airflow version, the Celery provider, the PostgreSQL drivers and
+    the provider installed from its wheel (with the emulator and Redis extras); returns its python."""
+    wheel = build_wheel(folder / "dist")
+    uv = Path(sys.executable).with_name("uv")
+    venv = folder / "venv"
+    subprocess.run(
+        [str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, timeout=300
+    )
+    python = venv / "bin" / "python"
+    airflow = importlib.metadata.version("apache-airflow")
+    packages = [
+        f"apache-airflow=={airflow}",
+        "apache-airflow-providers-celery",
+        "psycopg2-binary",
+        "asyncpg",  # Airflow's async engine on PostgreSQL
+        f"airflow-provider-certyneo[emulator,redis] @ {wheel.as_uri()}",
+    ]
+    result = subprocess.run(
+        [str(uv), "pip", "install", "--quiet", "--python", str(python), *packages],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return python
+
+
+def production_commands() -> dict[str, list[str]]:
+    commands = {"api-server": ["api-server"], "scheduler": ["scheduler"], "dag-processor": ["dag-processor"]}
+    commands.update({name: ["triggerer"] for name in TRIGGERERS})
+    commands.update({name: ["celery", "worker", "--concurrency", "4", "-H", name] for name in WORKERS})
+    return commands
+
+
+@contextlib.contextmanager
+def production_stack(
+    folder: Path, dags_folder: Path, env: dict[str, str] | None = None, python: Path | None = None
+) -> Iterator[ProductionDeployment]:
+    """The whole deployment, started; ``env`` is what every process shares besides Airflow's own settings
+    (connections, the examples' settings). ``python`` reuses a virtualenv made by :func:`wheel_virtualenv`."""
+    python = python or wheel_virtualenv(folder)
+    home = folder / "airflow-home"
+    pythonpath = folder / "pythonpath"
+    pythonpath.mkdir(parents=True, exist_ok=True)
+    (pythonpath / "certyneo_test_hostnames.py").write_text(textwrap.dedent(HOSTNAMES))
+    with postgres_cluster() as database, RedisServer() as redis:
+        url = database.create_database("airflow")
+        shared = {
+            "PYTHONPATH": str(pythonpath),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis.port}/0",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{url}",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "certyneo_test_hostnames.hostname",
+            "AIRFLOW__API__WORKERS": "2",
+            "AIRFLOW_CONN_REDIS_DEFAULT": f"redis://127.0.0.1:{redis.port}/1",
+            **(env or {}),
+        }
+        env_for: dict[str, dict[str, str | None]] = {}
+        for name in WORKERS:
+            env_for[name] = {
+                HOSTNAME_ENV: name,
+                STATE_DIR_ENV: str(home / "rate-state" / name),  # Redis is all the two hosts share
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            }
+        for name in TRIGGERERS:
+            env_for[name] = {
+                HOSTNAME_ENV: name,
+                STATE_DIR_ENV: str(home / "rate-state" / name),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            }
+        stack = AirflowStack(
+            home, dags_folder, shared, env_for=env_for, commands=production_commands(), python=str(python)
+        )
+        with stack:
+            yield ProductionDeployment(stack, database, redis, python)
