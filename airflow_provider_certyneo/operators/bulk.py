@@ -12,7 +12,7 @@ from airflow.providers.common.compat.sdk import AirflowException, conf
 
 from airflow_provider_certyneo import xcom
 from airflow_provider_certyneo.client.files import InspectedPdf
-from airflow_provider_certyneo.exceptions import CertyneoValidationError, CertyneoWaitError
+from airflow_provider_certyneo.exceptions import CertyneoError, CertyneoValidationError, CertyneoWaitError
 from airflow_provider_certyneo.operators.base import CertyneoBaseOperator
 from airflow_provider_certyneo.triggers.results import EnvelopeSetResult
 
@@ -113,6 +113,9 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         self.journal_task_id = journal_task_id
         if dry_run and expected_fingerprint is not None:
             raise ValueError("expected_fingerprint is for the send that follows a preview, not the preview")
+        # for lineage: the PDFs the rows name (None: not known in this instance) and the envelopes sent
+        self.pdfs_read: list[Any] | None = None
+        self.envelope_ids: list[str] = []
 
     def _journal(self, context: Context) -> Journal:
         from airflow_provider_certyneo.bulk.journal import Journal
@@ -163,6 +166,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         from airflow_provider_certyneo.bulk.pipeline import send_all
 
         contracts, source_sha256 = self._contracts()
+        self.pdfs_read = [c.pdf for c in contracts if c.error is None]
         if self.preview_only:
             return self._preview(context, contracts, source_sha256)
         inspected = self._check_fingerprint(contracts, source_sha256)
@@ -186,6 +190,7 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         )
         journal.flush()
         failed = [r for r in results if r["error"]]
+        self.envelope_ids = [r["envelope_id"] for r in results if r["envelope_id"]]
         context["ti"].xcom_push(key=xcom.CONN_ID, value=self.certyneo_conn_id)  # the Signatures view
         context["ti"].xcom_push(key=xcom.RESULTS, value=results)
         if failed:
@@ -193,6 +198,21 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
         if self.wait_for_completion:
             return self._wait([r["envelope_id"] for r in results], journal.started, context)
         return results
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the manifest and the PDFs its rows name (inputs; a preview reads them too) and the
+        envelopes sent (run facet ``certyneo``). A task resumed after its wait is a new instance: it reads the
+        envelope ids from the rows XCom (``execute_complete``) and the PDFs from the manifest again."""
+        from airflow_provider_certyneo.lineage import operator_lineage
+
+        pdfs = self.pdfs_read
+        if pdfs is None:
+            try:
+                pdfs = [c.pdf for c in self._contracts()[0] if c.error is None]
+            except (CertyneoError, OSError, ValueError) as exc:  # lineage never fails the task
+                self.log.warning("OpenLineage: the manifest's PDFs could not be read again (%s)", exc)
+                pdfs = []
+        return operator_lineage(inputs=[self.manifest, *pdfs], envelope_ids=self.envelope_ids)
 
     def _preview(self, context: Context, contracts: list[Contract], source_sha256: str) -> dict[str, Any]:
         from airflow_provider_certyneo.bulk.fingerprint import fingerprint, inspect_all
@@ -270,6 +290,11 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
     def execute_complete(self, context: Context, event: Any) -> list[dict[str, Any]]:
         """Resume after the wait for the whole set: summary in XCom, failure if any is unsigned. Returns the
         rows as :meth:`execute` sent them, each with the status the wait saw, however the task waited."""
+        ti = context["ti"]  # this map index's rows only: a mapped bulk task has one list per batch
+        rows: list[dict[str, Any]] = (
+            ti.xcom_pull(task_ids=self.task_id, key=xcom.RESULTS, map_indexes=ti.map_index) or []
+        )
+        self.envelope_ids = [row["envelope_id"] for row in rows if row.get("envelope_id")]
         result = EnvelopeSetResult.read(event)
         if result.status == "error":
             self.log.error("%s", result.message)
@@ -288,9 +313,5 @@ class CertyneoBulkSendOperator(CertyneoBaseOperator):
                 f"{len(result.failed)} envelopes will not be signed and "
                 f"{len(result.pending)} were still pending ({result.status})"
             )
-        ti = context["ti"]  # this map index's rows only: a mapped bulk task has one list per batch
-        rows: list[dict[str, Any]] = (
-            ti.xcom_pull(task_ids=self.task_id, key=xcom.RESULTS, map_indexes=ti.map_index) or []
-        )
         completed = set(result.completed)
         return [{**row, "status": "COMPLETED"} if row["envelope_id"] in completed else row for row in rows]

@@ -31,6 +31,7 @@ class CertyneoUploadDocumentOperator(CertyneoBaseOperator):
         super().__init__(**kwargs)
         self.source = source
         self.filename = filename
+        self.uploaded: tuple[Any, str] | None = None  # (what was read, its document id), for lineage
 
     def execute(self, context: Context) -> str:
         """Upload the PDF (reusing what an earlier try uploaded) and return its document id."""
@@ -45,7 +46,15 @@ class CertyneoUploadDocumentOperator(CertyneoBaseOperator):
             document["sha256"],
         )
         context["ti"].xcom_push(key=xcom.DOCUMENT, value=dict(document))
+        self.uploaded = (self.source, document["id"])
         return document["id"]
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the PDF read (input) and its document id (run facet ``certyneo``)."""
+        from airflow_provider_certyneo.lineage import operator_lineage
+
+        source, document_id = self.uploaded or (None, None)
+        return operator_lineage(inputs=[source], document_ids=[document_id])
 
 
 class _CertyneoDownloadOperator(CertyneoBaseOperator):
@@ -61,6 +70,7 @@ class _CertyneoDownloadOperator(CertyneoBaseOperator):
         self.envelope_id: str = envelope_id  # type: ignore[assignment]  # an XComArg is resolved by execute
         self.destination = destination
         self.overwrite = overwrite
+        self.saved: str | None = None  # where the PDF was written, for lineage
 
     def execute(self, context: Context) -> DownloadResult:
         download = getattr(self.hook, f"download_{self.what}")
@@ -73,7 +83,16 @@ class _CertyneoDownloadOperator(CertyneoBaseOperator):
             result["size"],
             result["sha256"],
         )
+        self.saved = result["path"]
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the PDF written (output) and the envelope (run facet ``certyneo``)."""
+        from airflow_provider_certyneo.lineage import operator_lineage
+
+        if self.saved is None:
+            return operator_lineage()
+        return operator_lineage(outputs=[self.saved], envelope_ids=[self.envelope_id])
 
 
 class CertyneoDownloadSignedDocumentOperator(_CertyneoDownloadOperator):

@@ -49,6 +49,18 @@ def envelope_ids_of(value: Any) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def written_by(outcome: Outcome) -> list[str]:
+    """The files archiving one envelope wrote: the two PDFs and ``evidence.json`` (``evidence.rejected.json``
+    when it did not verify); nothing for a bundle skipped as complete or an envelope not completed."""
+    from airflow_provider_certyneo.evidence import bundle
+
+    if outcome.state not in ("archived", "rejected"):
+        return []
+    record = bundle.EVIDENCE if outcome.state == "archived" else bundle.REJECTED
+    names = [bundle.signed_name(outcome.envelope_id), bundle.trail_name(outcome.envelope_id), record]
+    return [f"{outcome.folder.rstrip('/')}/{name}" for name in names]
+
+
 class CertyneoArchiveEvidenceOperator(CertyneoBaseOperator):
     """Archive each envelope's signed PDF, audit trail and ``evidence.json`` under
     ``<destination>/<envelope id>/``, verifying them first.
@@ -112,6 +124,7 @@ class CertyneoArchiveEvidenceOperator(CertyneoBaseOperator):
         self.verify = verify
         self.uploaded_sha256 = uploaded_sha256
         self.record_extra = record_extra
+        self.archived: list[tuple[str, list[str]]] = []  # (envelope id, files written), for lineage
 
     def _trust_roots(self, mode: str) -> list[Any]:
         from airflow_provider_certyneo.evidence.trust import load_trust_roots
@@ -162,6 +175,7 @@ class CertyneoArchiveEvidenceOperator(CertyneoBaseOperator):
             )
             self._log(outcome)
             outcomes.append(outcome)
+            self.archived.append((envelope_id, written_by(outcome)))
         rejected = [o for o in outcomes if o.state == "rejected"]
         if rejected:
             lines = [f"{o.envelope_id}: {o.report.summary() if o.report else ''}" for o in rejected[:SHOWN]]
@@ -177,6 +191,16 @@ class CertyneoArchiveEvidenceOperator(CertyneoBaseOperator):
             )
         results = [o.to_json() for o in outcomes]
         return results[0] if isinstance(self.envelope_ids, str) and results else results
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the files each bundle wrote (outputs) and the envelopes (run facet ``certyneo``).
+        Also what a failing task reports (Airflow falls back to this method): what it wrote before."""
+        from airflow_provider_certyneo.lineage import operator_lineage
+
+        return operator_lineage(
+            outputs=[path for _, paths in self.archived for path in paths],
+            envelope_ids=[envelope_id for envelope_id, _ in self.archived],
+        )
 
     def _log(self, outcome: Outcome) -> None:
         seal = (outcome.record.get("verification") or {}) if outcome.record else {}
