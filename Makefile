@@ -55,10 +55,13 @@ lint: $(VENV)/.installed
 
 PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-# Two processes grouped by file, then the timing-sensitive files (marker serial) alone.
+# Three phases: everything not timing-sensitive in two processes grouped by file; then the real
+# deployments, two at a time (each pair of modules one xdist_group: their checks count requests and allow
+# for a busy machine); then the timing-sensitive tests (pace, crash timing) alone.
 unit: $(VENV)/.installed system-packages
 	$(PYTEST) -n 2 --dist loadfile -m "not serial"
-	$(PYTEST) -m serial
+	$(PYTEST) -n 2 --dist loadgroup -m "serial and deployment"
+	$(PYTEST) -m "serial and not deployment"
 
 # The fast lane: no DAG runs (tests/dags, tests/bulk), nothing slow, serial or deployed.
 check: lint

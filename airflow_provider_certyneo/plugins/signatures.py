@@ -298,7 +298,8 @@ def read_envelopes(
                 hook.settings  # noqa: B018 - reads the connection, which the governor needs
                 pacer = Counting(hook.governor("signatures-view", VIEW_SHARE), look)
                 complete = True
-                if since is not None and len(ids) > 3:  # else every envelope is read alone
+                listed = since is not None and len(ids) > 3  # else every envelope is read alone, each look
+                if since is not None and listed:
                     first = look.watermark is None
                     changed_since = since if look.watermark is None else max(since, look.watermark)
                     listing = Listing(hook, pacer, page_budget(len(ids)), updated_since=changed_since)
@@ -308,8 +309,8 @@ def read_envelopes(
                             if first and ids <= known.keys():
                                 break  # the first look stops once it has them all
                     complete = not listing.truncated
-                missing = sorted(ids - known.keys())
-                for envelope_id in missing[:SINGLE_READS]:
+                to_read = sorted(ids - known.keys()) if listed else sorted(ids)
+                for envelope_id in to_read[:SINGLE_READS]:
                     pacer.pace()
                     try:
                         known[envelope_id] = dict(hook.get_envelope(envelope_id))

@@ -27,7 +27,13 @@ from tests.support.deployment import AirflowStack
 from tests.support.manifests import write_manifest
 from tests.support.polling import wait_until
 
-pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.deployment,
+    pytest.mark.slow,
+    pytest.mark.serial,
+    pytest.mark.xdist_group("deployments-a"),
+    pytest.mark.timeout(900),
+]
 KEY = "sk_test_" + "a" * 32
 DAG_ID = "certyneo_bulk_operator"
 CONTRACTS = 4

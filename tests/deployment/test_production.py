@@ -38,7 +38,13 @@ from tests.support.postgres import require_postgres
 from tests.support.production import TRIGGERERS, WORKERS, ProductionDeployment, production_stack
 from tests.support.redis import require_redis_server
 
-pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(1500)]
+pytestmark = [
+    pytest.mark.deployment,
+    pytest.mark.slow,
+    pytest.mark.serial,
+    pytest.mark.xdist_group("deployments-b"),
+    pytest.mark.timeout(1500),
+]
 KEY = "sk_test_" + "p" * 32
 SECRET = "whsec_" + "q" * 32
 RATE, BURST = 600, 20

@@ -36,7 +36,13 @@ from tests.support.deployment import AirflowStack
 from tests.support.manifests import write_manifest
 from tests.support.polling import wait_until
 
-pytestmark = [pytest.mark.deployment, pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.deployment,
+    pytest.mark.slow,
+    pytest.mark.serial,
+    pytest.mark.xdist_group("deployments-a"),
+    pytest.mark.timeout(900),
+]
 KEY = "sk_test_" + "d" * 32
 CONTRACTS = 20
 QUICKSTART, BULK, PER_CONTRACT = "certyneo_quickstart", "certyneo_bulk_mapped", "certyneo_bulk_per_contract"

@@ -31,6 +31,7 @@ pytestmark = [
     pytest.mark.deployment,
     pytest.mark.slow,
     pytest.mark.serial,
+    pytest.mark.xdist_group("deployments-b"),
     pytest.mark.timeout(900),
 ]
 KEY = "sk_test_" + "u" * 32
@@ -58,6 +59,24 @@ def chromium() -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; in CI the browser test must run")
     pytest.skip(reason)
+
+
+def reload_until_shown(page: Any, url: str, text: str | re.Pattern[str], timeout: float = 120) -> Any:
+    """Open ``url`` again until its plugin frame shows ``text``, as ops reload a page: the Signatures view
+    reads Certyneo at most once per ``[certyneo] view_cache_seconds`` (30 s) per run and API-server worker,
+    so a change can take that long to show. Returns the frame."""
+    from playwright.sync_api import expect
+
+    deadline = time.monotonic() + timeout
+    while True:
+        page.goto(url)
+        frame = page.frame_locator("iframe").first
+        try:
+            expect(frame.get_by_text(text).first).to_be_visible(timeout=10_000)
+            return frame
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def states(stack: AirflowStack, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
@@ -212,19 +231,14 @@ def test_ops_see_who_signed_and_who_holds_things_up(ui: tuple[AirflowStack, Emul
         emulator.sign(hugo_envelope)
         emulator.sign(quick_envelope)
         assert api.wait_for_run("certyneo_onboarding", onboarding_run, timeout=240) == "success"
-        page.goto(f"{base}/dags/certyneo_onboarding/runs/{onboarding_run}/plugin/certyneo-signatures")
-        frame = page.frame_locator("iframe").first
-        expect(frame.get_by_text("2 envelopes, 0 still waiting.")).to_be_visible(timeout=30_000)
+        run_page = f"{base}/dags/certyneo_onboarding/runs/{onboarding_run}/plugin/certyneo-signatures"
+        frame = reload_until_shown(page, run_page, "2 envelopes, 0 still waiting.")
         expect(
             frame.get_by_text(re.compile("2 of 2 signed: Léa Martin signed at .*completed at")).first
         ).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "6-signatures-run-signed.png"), full_page=True)
-        page.goto(f"{base}/plugin/certyneo-signatures-waiting")
-        expect(
-            page.frame_locator("iframe").first.get_by_text(
-                re.compile("No Certyneo envelope is waiting|1 waiting")
-            )
-        ).to_be_visible(timeout=30_000)
+        waiting_page = f"{base}/plugin/certyneo-signatures-waiting"
+        reload_until_shown(page, waiting_page, re.compile("No Certyneo envelope is waiting|1 waiting"))
         browser.close()
 
     if os.environ.get("CERTYNEO_UPDATE_DOCS") or not DOCS_SCREENSHOT.exists():  # the README's screenshot
