@@ -44,11 +44,8 @@ def clean_environment() -> dict[str, str]:
     }
 
 
-def airflow_environment(
-    home: Path, dags_folder: Path, port: int, parallelism: int = 8, database_url: str | None = None
-) -> dict[str, str]:
-    """What every process of one deployment shares: home, database (SQLite in ``home`` unless
-    ``database_url`` is given, e.g. from :mod:`tests.support.postgres`), executor, port and secrets."""
+def airflow_environment(home: Path, dags_folder: Path, port: int, parallelism: int = 8) -> dict[str, str]:
+    """What every process of one deployment shares: home, database, executor, port and secrets."""
     from cryptography.fernet import Fernet
 
     base_url = f"http://localhost:{port}"
@@ -63,7 +60,7 @@ def airflow_environment(
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url or f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base_url,
         "AIRFLOW__API__WORKERS": "1",
@@ -196,12 +193,10 @@ class RestApi:
 
 class AirflowStack:
     """The Airflow processes of one deployment: by default the four of a LocalExecutor deployment, run by
-    this interpreter; ``processes`` picks some of them (a benchmark of the API server alone), ``commands``
-    names others (two Celery workers, two triggerers…) and ``python`` another interpreter (a virtualenv
-    with the provider installed from its wheel; the processes then run in ``home``, so that nothing is
-    imported from this checkout). ``env_for`` gives a process its own environment changes (e.g. a triggerer
-    whose connection is broken, a worker's own hostname); ``database_url`` replaces the SQLite database in
-    ``home``."""
+    this interpreter; ``commands`` names others (two Celery workers, two triggerers…) and ``python`` another
+    interpreter (a virtualenv with the provider installed from its wheel; the processes then run in
+    ``home``, so that nothing is imported from this checkout). ``env_for`` gives a process its own
+    environment changes (e.g. a triggerer whose connection is broken, a worker's own hostname)."""
 
     def __init__(
         self,
@@ -210,19 +205,14 @@ class AirflowStack:
         env: dict[str, str] | None = None,
         env_for: dict[str, dict[str, str | None]] | None = None,
         parallelism: int = 8,
-        database_url: str | None = None,
-        processes: tuple[str, ...] = PROCESSES,
         commands: Commands | None = None,
         python: str = sys.executable,
     ) -> None:
         self.home = home
         self.port = free_port()
-        self.env = {
-            **airflow_environment(home, dags_folder, self.port, parallelism, database_url),
-            **(env or {}),
-        }
+        self.env = {**airflow_environment(home, dags_folder, self.port, parallelism), **(env or {})}
         self.env_for = env_for or {}
-        self.commands: Commands = commands or {name: [name] for name in processes}
+        self.commands: Commands = commands or {name: [name] for name in PROCESSES}
         self.python = python
         self.cwd = home if python != sys.executable else None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
