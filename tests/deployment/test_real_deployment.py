@@ -4,10 +4,12 @@ process, driven through Airflow's REST API only.
 
 One deployment serves the scenarios, in order: the happy path (quick start without a logical date, 20
 contracts mapped one task per contract and 20 mapped in batches of 5, in the ``certyneo_api`` pool of 8,
-every contract sent while nobody signs, then all signed); a triggerer stopped while a wait is running (it must
-exit promptly) and started again without the connection the workers have (the wait must fail within
-seconds, saying so in the task's log); then event-driven signing (a signature schedules
-``certyneo_archive_signed`` through the plugin's webhook route, then through the pull watcher), last
+every contract sent while nobody signs, then all signed); the triggerer stopped mid-wait, the envelope
+signed while none runs, then started again (the wait resumes from its stored trigger); a triggerer
+stopped while a wait is running (it must exit promptly) and started again without the connection the
+workers have (the wait must fail within seconds, saying so in the task's log); then event-driven signing
+(a signature schedules ``certyneo_archive_signed`` through the plugin's webhook route, then through the
+pull watcher), last
 because it leaves a watcher running in the triggerer."""
 
 from __future__ import annotations
@@ -260,6 +262,52 @@ def wait_archived(deployment: Deployment, envelope_id: str, timeout: float = 180
     return record
 
 
+def deferred_and_polled(deployment: Deployment, dag_id: str, run_id: str, task_id: str) -> None:
+    """Until ``task_id`` is deferred and the triggerer's poller has asked Certyneo for changes since."""
+    stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
+    until = time.monotonic() + 180
+    wait_until(
+        lambda: any(
+            ti["task_id"] == task_id and ti["state"] == "deferred"
+            for ti in api.task_instances(dag_id, run_id)
+        ),
+        timeout=until - time.monotonic(),
+        interval=0.5,
+        what=f"{task_id} to defer",
+        detail=lambda: api.task_instances(dag_id, run_id),
+    )
+    polls = emulator.counters()["requests"].get(LIST, 0)
+    wait_until(
+        lambda: emulator.counters()["requests"].get(LIST, 0) > polls,
+        timeout=max(0.0, until - time.monotonic()),
+        interval=0.5,
+        what="the triggerer's poller to look for changes",
+        detail=lambda: stack.log("triggerer")[-3000:],
+    )
+
+
+def test_a_wait_rides_out_a_triggerer_restart(deployment: Deployment) -> None:
+    """The real triggerer is stopped mid-wait; the signature lands while no triggerer runs; a triggerer
+    started again resumes the wait from its stored trigger and the task succeeds on its first try, the
+    envelope sent once."""
+    stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
+    emulator.configure(autoSignAfter=None)
+    api.unpause(QUICKSTART)
+    before = set(emulator.counters()["sends"])
+    run = api.trigger(QUICKSTART)
+    deferred_and_polled(deployment, QUICKSTART, run, "send_and_wait")
+    stack.stop_process("triggerer")
+    (envelope_id,) = set(emulator.counters()["sends"]) - before
+    emulator.sign(envelope_id)
+    stack.start_process("triggerer")
+    assert api.wait_for_run(QUICKSTART, run, timeout=240) == "success", stack.tail()
+    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
+    assert ti["try_number"] == 1, "resumed by the new triggerer, not retried"
+    assert emulator.counters()["sends"][envelope_id] == 1
+    log = api.task_log(QUICKSTART, run, "send_and_wait", 1)
+    assert "is COMPLETED" in log[log.find("Trigger fired event") :], log[-2000:]
+
+
 def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wait(
     deployment: Deployment,
 ) -> None:
@@ -269,25 +317,7 @@ def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wa
     emulator.configure(autoSignAfter=None)
     api.unpause(QUICKSTART)
     run = api.trigger(QUICKSTART)
-    until = time.monotonic() + 180
-    wait_until(
-        lambda: any(
-            ti["task_id"] == "send_and_wait" and ti["state"] == "deferred"
-            for ti in api.task_instances(QUICKSTART, run)
-        ),
-        timeout=until - time.monotonic(),
-        interval=0.5,
-        what="send_and_wait to defer",
-        detail=lambda: api.task_instances(QUICKSTART, run),
-    )
-    polls = emulator.counters()["requests"].get(LIST, 0)
-    wait_until(  # the triggerer's poller is at work
-        lambda: emulator.counters()["requests"].get(LIST, 0) > polls,
-        timeout=max(0.0, until - time.monotonic()),
-        interval=0.5,
-        what="the triggerer's poller to look for changes",
-        detail=lambda: stack.log("triggerer")[-3000:],
-    )
+    deferred_and_polled(deployment, QUICKSTART, run, "send_and_wait")
 
     exit_seconds = stack.stop_process("triggerer")
     print(f"\ntriggerer exited {exit_seconds:.1f} s after SIGTERM with a wait in progress")
