@@ -61,6 +61,9 @@ class Stack:
             what=f"the approval of {run_id} to await input",
             detail=lambda: f"{self.states(run_id)}\n{self.stack.tail('scheduler')}",
         )
+        # a person answers seconds later, never within the second the scheduler takes to record the pause:
+        # an answer that early meets Airflow's upstream deferral race (README, Troubleshooting)
+        time.sleep(3)
         detail: dict[str, Any] = self.stack.api.json("GET", self.hitl(run_id))
         return detail
 
