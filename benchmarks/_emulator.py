@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -62,3 +63,18 @@ def contract_rows(purpose: str, count: int, distinct_pdfs: bool = False) -> tupl
         for i in range(count)
     ]
     return work, rows
+
+
+def print_pace(
+    name: str, requests: int, elapsed: float, counters: dict[str, Any], per_minute: float, burst: int
+) -> None:
+    """The lines every bulk benchmark prints from the emulator's own counts: the token bucket's floor for
+    ``requests``, the ratio of ``elapsed`` to it, the 429s, and how many envelopes were sent once."""
+    floor = max(1, requests - burst) * 60 / per_minute
+    sends = counters["sends"]
+    print(f"{name}_floor_seconds: {floor:.2f}")
+    print(f"{name}_elapsed_seconds: {elapsed:.2f}")
+    print(f"{name}_ratio_to_floor: {elapsed / floor:.3f}")
+    print(f"{name}_429s: {counters['rateLimited']}")
+    print(f"{name}_envelopes_sent_once: {sum(1 for n in sends.values() if n == 1)}")
+    print(f"{name}_envelopes_sent_more_than_once: {sum(1 for n in sends.values() if n > 1)}")

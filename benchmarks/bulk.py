@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from _emulator import contract_rows, emulator
+from _emulator import contract_rows, emulator, print_pace
 
 from airflow_provider_certyneo.bulk.journal import Journal
 from airflow_provider_certyneo.bulk.manifest import contracts_from_list
@@ -37,16 +37,9 @@ def scenario(name: str, distinct_pdfs: bool) -> None:
         counters = control.counters()
     failed = [r for r in results if r["error"]]
     requests = counters["requestsTotal"]
-    floor = max(1, requests - BURST) * 60 / PER_MINUTE
-    sends = counters["sends"]
     print(f"{name}_{N}_requests: {requests}")
-    print(f"{name}_floor_seconds: {floor:.2f}")
-    print(f"{name}_elapsed_seconds: {elapsed:.2f}")
-    print(f"{name}_ratio_to_floor: {elapsed / floor:.3f}")
-    print(f"{name}_429s: {counters['rateLimited']}")
+    print_pace(name, requests, elapsed, counters, PER_MINUTE, BURST)
     print(f"{name}_failed_rows: {len(failed)}")
-    print(f"{name}_envelopes_sent_once: {sum(1 for n in sends.values() if n == 1)}")
-    print(f"{name}_envelopes_sent_more_than_once: {sum(1 for n in sends.values() if n > 1)}")
     if failed:
         print(failed[:3], file=sys.stderr)
 

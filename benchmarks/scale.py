@@ -10,7 +10,7 @@ Scenarios, each a DAG run of the examples with 2,000 rows, each row its own PDF:
 Prints ``name: value`` lines per scenario, from the emulator's own request log:
 - <name>_requests: API requests from the run's first to its last send (uploads, creates, sends, polls);
 - <name>_floor_seconds = max(0, requests - burst) / rate, the token bucket's floor for them;
-- <name>_ratio_to_floor: first request to last send, over the floor (limit 1.05);
+- <name>_elapsed_seconds (first request to last send) and <name>_ratio_to_floor (limit 1.05);
 - <name>_429s (limit 0); <name>_envelopes_sent_once / _more_than_once;
 - <name>_task_instances and <name>_run_seconds (trigger to success, signing included).
 """
@@ -27,6 +27,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the deployment and manifest helpers of tests/support
+
+from _emulator import print_pace  # noqa: E402
 
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json  # noqa: E402
 from airflow_provider_certyneo.emulator.server import EmulatorProcess  # noqa: E402
@@ -75,14 +77,9 @@ def scenario(name: str, dag_id: str, stack: AirflowStack, control: EmulatorContr
     sends = [entry for entry in log if entry["route"] == SEND]
     first, last = log[0]["at"], sends[-1]["at"]
     requests = sum(1 for entry in log if entry["at"] <= last)
-    floor = max(1, requests - BURST) * 60 / PER_MINUTE
-    sent = counters["sends"]
     print(f"{name}_run_state: {state}")
     print(f"{name}_requests: {requests}")
-    print(f"{name}_floor_seconds: {floor:.2f}")
-    print(f"{name}_send_seconds: {last - first:.2f}")
-    print(f"{name}_ratio_to_floor: {(last - first) / floor:.3f}")
-    print(f"{name}_429s: {counters['rateLimited']}")
+    print_pace(name, requests, last - first, counters, PER_MINUTE, BURST)
     limited = [entry for entry in log if entry["status"] == 429]
     if limited:  # where they fell: which routes, which clients, how far into the run
         by_route = Counter(entry["route"] for entry in limited)
@@ -90,8 +87,6 @@ def scenario(name: str, dag_id: str, stack: AirflowStack, control: EmulatorContr
         print(f"{name}_429s_by_route: {dict(by_route)}", file=sys.stderr)
         print(f"{name}_429s_by_client: {dict(by_agent)}", file=sys.stderr)
         print(f"{name}_429s_at_seconds: {[round(e['at'] - first, 1) for e in limited][:20]}", file=sys.stderr)
-    print(f"{name}_envelopes_sent_once: {sum(1 for n in sent.values() if n == 1)}")
-    print(f"{name}_envelopes_sent_more_than_once: {sum(1 for n in sent.values() if n > 1)}")
     print(f"{name}_task_instances: {len(tis)}")
     print(f"{name}_run_seconds: {run_seconds:.1f}")
 

@@ -64,6 +64,13 @@ TAGS = ["certyneo", "example", "bulk"]
 # soon after deferring) is retried: upload and create reuse what an earlier try made, a send is exactly once
 # and an envelope already COMPLETED returns at once.
 RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=15)}
+# what the three bulk DAGs share besides their schedule: no catch-up, retried tasks, their tags
+MONTHLY_BULK: dict[str, Any] = {
+    "start_date": START,
+    "catchup": False,
+    "default_args": RETRIES,
+    "tags": TAGS,
+}
 try:  # Airflow 3.1+ (apache-airflow-providers-standard's human-in-the-loop operators)
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 except (ImportError, AirflowOptionalProviderFeatureException):  # no such module, or it refuses below 3.1
@@ -119,10 +126,7 @@ def sent_envelope_ids(task_id: str, **context: Any) -> list[str]:
 with DAG(
     dag_id="certyneo_bulk_mapped",
     schedule=MONTHLY,
-    start_date=START,
-    catchup=False,
-    default_args=RETRIES,
-    tags=TAGS,
+    **MONTHLY_BULK,
     params={"manifest": MANIFEST, "batch_size": BATCH_SIZE},
 ) as mapped_dag:
 
@@ -150,10 +154,7 @@ with DAG(
 with DAG(
     dag_id="certyneo_bulk_per_contract",
     schedule=MONTHLY,
-    start_date=START,
-    catchup=False,
-    default_args=RETRIES,
-    tags=TAGS,
+    **MONTHLY_BULK,
     params={"manifest": MANIFEST},
 ) as per_contract_dag:
 
@@ -245,10 +246,7 @@ def approval_step() -> Any:
 with DAG(
     dag_id="certyneo_bulk_operator",
     schedule=MONTHLY,
-    start_date=START,
-    catchup=False,
-    default_args=RETRIES,
-    tags=TAGS,
+    **MONTHLY_BULK,
     params={"manifest": MANIFEST},
 ) as operator_dag:
     # reads the journal of bulk_send: a cleared run's preview reports what an earlier try sent
