@@ -56,11 +56,12 @@ lint: $(VENV)/.installed
 PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 # Three phases: everything not timing-sensitive in two processes grouped by file; then the real
-# deployments, two at a time (each pair of modules one xdist_group: their checks count requests and allow
-# for a busy machine); then the timing-sensitive tests (pace, crash timing) alone.
+# deployments, two at a time, each module whole on one process (its deployment is set up once; their
+# checks count requests and allow for a busy machine); then the timing-sensitive tests (pace, crash
+# timing) alone.
 unit: $(VENV)/.installed system-packages
 	$(PYTEST) -n 2 --dist loadfile -m "not serial"
-	$(PYTEST) -n 2 --dist loadgroup -m "serial and deployment"
+	$(PYTEST) -n 2 --dist loadfile -m "serial and deployment"
 	$(PYTEST) -m "serial and not deployment"
 
 # The fast lane: no DAG runs (tests/dags, tests/bulk), nothing slow, serial or deployed.

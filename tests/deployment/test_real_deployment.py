@@ -42,7 +42,6 @@ pytestmark = [
     pytest.mark.deployment,
     pytest.mark.slow,
     pytest.mark.serial,
-    pytest.mark.xdist_group("deployments-a"),
     pytest.mark.timeout(900),
 ]
 KEY = "sk_test_" + "d" * 32

@@ -31,7 +31,6 @@ pytestmark = [
     pytest.mark.deployment,
     pytest.mark.slow,
     pytest.mark.serial,
-    pytest.mark.xdist_group("deployments-b"),
     pytest.mark.timeout(900),
 ]
 KEY = "sk_test_" + "u" * 32
