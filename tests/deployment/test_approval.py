@@ -138,9 +138,10 @@ def test_an_approved_run_sends_exactly_what_was_previewed(deployment: Stack) -> 
 
 
 @pytest.mark.ui
-def test_a_person_approves_in_the_browser(deployment: Stack) -> None:
+@pytest.mark.parametrize(("choice", "send_state"), [("Approve", "success"), ("Reject", "skipped")])
+def test_a_person_answers_in_the_browser(deployment: Stack, choice: str, send_state: str) -> None:
     """The Required actions page of the waiting approval shows the preview's summary; clicking Approve
-    runs the send."""
+    runs the send, clicking Reject skips it and nothing is sent."""
     from playwright.sync_api import expect, sync_playwright
 
     from tests.deployment.test_ui import CHROMIUM_ARGS, chromium
@@ -161,22 +162,23 @@ def test_a_person_approves_in_the_browser(deployment: Stack) -> None:
         page.goto(f"{base}/dags/{DAG_ID}/runs/{run_id}/tasks/approve/required_actions")
         expect(page.get_by_text(f"Send {CONTRACTS} contracts").first).to_be_visible(timeout=60_000)
         expect(page.get_by_text(re.compile("Bulk send preview of")).first).to_be_visible(timeout=30_000)
-        page.screenshot(path=str(ARTIFACTS / "7-bulk-approval.png"), full_page=True)
-        page.get_by_role("button", name="Approve", exact=True).first.click()
+        if choice == "Approve":
+            page.screenshot(path=str(ARTIFACTS / "7-bulk-approval.png"), full_page=True)
+        page.get_by_role("button", name=choice, exact=True).first.click()
         wait_until(
             lambda: deployment.states(run_id).get("approve") not in ("awaiting_input", None),
             timeout=60,
             interval=1,
             what="the click to answer the approval",
         )
-        page.screenshot(path=str(ARTIFACTS / "8-bulk-approved.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"8-bulk-{choice.lower()}d.png"), full_page=True)
         browser.close()
     assert deployment.stack.api.wait_for_run(DAG_ID, run_id, timeout=300) == "success"
-    assert deployment.states(run_id)["bulk_send"] == "success"
+    assert deployment.states(run_id)["bulk_send"] == send_state
     detail = deployment.stack.api.json("GET", deployment.hitl(run_id))
-    assert detail["chosen_options"] == ["Approve"]
+    assert detail["chosen_options"] == [choice]
     sends = deployment.emulator.counters()["sends"]
-    # each run sends the same manifest's contracts (envelopes are new each run): once each
-    assert len(sends) == before + CONTRACTS
-    assert set(sends.values()) == {1}
-    print(f"browser approval: {time.monotonic() - started:.0f} s")
+    # each approved run sends the same manifest's contracts (envelopes are new each run): once each
+    assert len(sends) == before + (CONTRACTS if choice == "Approve" else 0), "a rejected run sends nothing"
+    assert set(sends.values()) <= {1}
+    print(f"browser {choice.lower()}: {time.monotonic() - started:.0f} s")
