@@ -206,7 +206,13 @@ def test_quickstart_and_bulk_run_for_real(deployment: Deployment) -> None:
     samples += [(PER_CONTRACT, runs[PER_CONTRACT], "wait_signed", i, r"is COMPLETED") for i in (0, 10)]
     samples += [(BULK, runs[BULK], "send_batch", i, r"Signed: 5, not signed") for i in (0, 3)]
     for dag_id, run_id, task_id, map_index, resumed in samples:
-        log = api.task_log(dag_id, run_id, task_id, 1, map_index=map_index)
+
+        def full_log(d: str = dag_id, r: str = run_id, t: str = task_id, m: int = map_index) -> str:
+            return api.task_log(d, r, t, 1, map_index=m)
+
+        # the triggerer's part joins the task's log through its log server: read until it is there
+        wait_until(lambda: "Trigger fired event" in full_log(), 60, 2, f"the triggerer's log of {task_id}")
+        log = full_log()
         assert "[DAG TEST]" not in log
         assert "Pausing task as DEFERRED" in log, log[-2000:]
         fired = log.find("Trigger fired event")
