@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from airflow_provider_certyneo.emulator.server import free_port
 from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
@@ -218,6 +219,7 @@ class AirflowStack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = home / "processes"
         self.exit_seconds: dict[str, float] = {}
+        self.children_exit_seconds: dict[str, float] = {}
         self._api: RestApi | None = None
 
     @property
@@ -266,6 +268,17 @@ class AirflowStack:
                 start_new_session=True,  # its own process group, with the task processes it starts
             )
 
+    def restart_stopped(self) -> list[str]:
+        """Start again, with their default environment, the processes a test stopped and left stopped (a
+        test that failed half-way): the next test finds the whole deployment, whatever the last one did."""
+        stopped = [name for name in self.commands if name not in self.processes]
+        for name in stopped:
+            self.env_for.pop(name, None)
+            self.start_process(name)
+        if stopped:
+            self._wait_for_api()
+        return stopped
+
     def start(self) -> AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
@@ -299,15 +312,20 @@ class AirflowStack:
 
     def stop_process(self, name: str, grace: float = 20.0) -> float:
         """SIGTERM to the process group; SIGKILL after ``grace`` seconds. Returns the seconds it took to
-        exit (``grace`` or more when it had to be killed)."""
+        exit (``grace`` or more when it had to be killed). The seconds until the last of its child processes
+        had exited (a trigger runner, a log server) go to ``children_exit_seconds``: a supervisor can notice
+        a child's exit later than it happened (Airflow's waits in ``select`` until its escalation delay)."""
         process = self.processes.pop(name, None)
         if process is None:
             return 0.0
+        children = _children_of(process.pid)
         started = time.monotonic()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
+        children_gone = _wait_exited(children, until=lambda: process.poll() is not None, timeout=grace)
+        self.children_exit_seconds[name] = children_gone - started
         try:
-            process.wait(timeout=grace)
+            process.wait(timeout=max(0.0, grace - (time.monotonic() - started)))
             took = time.monotonic() - started
         except subprocess.TimeoutExpired:
             took = time.monotonic() - started
@@ -335,6 +353,29 @@ class AirflowStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _children_of(pid: int) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.Error):
+        return psutil.Process(pid).children(recursive=True)
+    return []
+
+
+def _exited(child: psutil.Process) -> bool:
+    """Gone, or a zombie its parent has not reaped yet: either way it runs no code any more."""
+    try:
+        return child.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_exited(children: list[psutil.Process], until: Callable[[], bool], timeout: float) -> float:
+    """The monotonic time at which the last of ``children`` had exited (polled every 50 ms), or when
+    ``until()`` held or ``timeout`` passed, whichever came first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not until() and not all(_exited(c) for c in children):
+        time.sleep(0.05)
+    return time.monotonic()
 
 
 @contextlib.contextmanager
