@@ -12,17 +12,14 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pendulum
 import pytest
 
-from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
-from airflow_provider_certyneo.emulator.server import EmulatorProcess
-from tests.support.airflow_runs import EXAMPLES
+from airflow_provider_certyneo.emulator.handle import EmulatorControl
+from tests.deployment.conftest import HIRES, ExamplesDeployment
 from tests.support.deployment import AirflowStack
 from tests.support.polling import wait_until
 
@@ -33,7 +30,6 @@ pytestmark = [
     pytest.mark.serial,
     pytest.mark.timeout(900),
 ]
-KEY = "sk_test_" + "u" * 32
 ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "ui"
 DOCS_SCREENSHOT = Path(__file__).parents[2] / "docs" / "signatures.png"
 CHROMIUM_ARGS = [
@@ -46,7 +42,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-HIRES = [("Léa Martin", "lea@example.com"), ("Hugo Bernard", "hugo@example.com")]
 
 
 def chromium() -> str:
@@ -88,38 +83,12 @@ def xcom(stack: AirflowStack, dag_id: str, run_id: str, task_id: str, key: str, 
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowStack, EmulatorControl]]:
-    """The emulator (no automatic signing: the test signs) and the four Airflow processes, the quick start
-    and the onboarding DAGs (two new hires today) running and waiting for signatures."""
-    executable = chromium()
-    tmp = tmp_path_factory.mktemp("ui")
-    drop = tmp / "new-hires"
-    drop.mkdir()
-    today = pendulum.now("UTC").to_date_string()
-    rows = "".join(f"{name},{email},2026-12-01\n" for name, email in HIRES)
-    (drop / f"{today}.csv").write_text("name,email,start_date\n" + rows, encoding="utf-8")
-    with EmulatorProcess(KEY, per_minute=100, burst=200) as emulator:
-        control = EmulatorControl(emulator.base_url)
-        env = {
-            # the onboarding DAG archives verified evidence: its seals chain to the emulator's root
-            "AIRFLOW_CONN_CERTYNEO_DEFAULT": connection_json(
-                emulator.base_url, KEY, evidence_trust_roots=control.trust_root()
-            ),
-            "CERTYNEO_ONBOARDING_DROP": str(drop),
-            "CERTYNEO_ARCHIVE": f"file://{tmp / 'archive'}",
-            "CERTYNEO_POLL_INTERVAL": "1",
-            "AIRFLOW__CERTYNEO__VIEW_CACHE_SECONDS": "1",
-            "CERTYNEO_CHROMIUM": executable,
-        }
-        stack = AirflowStack(tmp / "airflow-home", EXAMPLES, env)
-        try:
-            stack.start()
-            stack.api.wait_for_dag("certyneo_quickstart")
-            stack.api.wait_for_dag("certyneo_onboarding")
-            yield stack, control
-        finally:
-            stack.stop()
-            control.close()
+def ui(examples_deployment: ExamplesDeployment) -> tuple[AirflowStack, EmulatorControl]:
+    """The shared deployment of the examples, no automatic signing (the test signs): the quick start and
+    the onboarding DAG (two new hires today) will run and wait for signatures."""
+    chromium()  # skipped (or failed, in CI) before anything runs where the browser is missing
+    examples_deployment.emulator.configure(autoSignAfter=None)
+    return examples_deployment.stack, examples_deployment.emulator
 
 
 def test_ops_see_who_signed_and_who_holds_things_up(ui: tuple[AirflowStack, EmulatorControl]) -> None:
@@ -155,9 +124,7 @@ def test_ops_see_who_signed_and_who_holds_things_up(ui: tuple[AirflowStack, Emul
     assert unauthenticated.status_code in (401, 403), "the view uses Airflow's authentication"
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=os.environ.get("CERTYNEO_CHROMIUM") or chromium(), args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         base = stack.base_url
         # signed in as the admin, the way the UI's login leaves it: its JWT in the _token cookie
