@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from airflow_provider_certyneo.assets import envelope_of
@@ -84,6 +85,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "CERTYNEO_POLL_INTERVAL": "1",
             "CERTYNEO_BATCH_SIZE": str(BATCH),
             "CERTYNEO_CONN_ID": EVENTS_CONN,
+            # a killed worker's try is failed by the scheduler 20 s after its last heartbeat (default 300)
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
         }
         stack = AirflowStack(tmp / "airflow-home", EXAMPLES, env)
         try:
@@ -283,11 +287,14 @@ def deferred_and_polled(deployment: Deployment, dag_id: str, run_id: str, task_i
     """Until ``task_id`` is deferred and the triggerer's poller has asked Certyneo for changes since."""
     stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
     until = time.monotonic() + 180
+
+    def deferred() -> bool:
+        states = [ti["state"] for ti in api.task_instances(dag_id, run_id) if ti["task_id"] == task_id]
+        assert "failed" not in states, f"{task_id} failed instead of deferring: {stack.tail('scheduler')}"
+        return "deferred" in states
+
     wait_until(
-        lambda: any(
-            ti["task_id"] == task_id and ti["state"] == "deferred"
-            for ti in api.task_instances(dag_id, run_id)
-        ),
+        deferred,
         timeout=until - time.monotonic(),
         interval=0.5,
         what=f"{task_id} to defer",
@@ -323,6 +330,64 @@ def test_a_wait_rides_out_a_triggerer_restart(deployment: Deployment) -> None:
     assert emulator.counters()["sends"][envelope_id] == 1
     log = api.task_log(QUICKSTART, run, "send_and_wait", 1)
     assert "is COMPLETED" in log[log.find("Trigger fired event") :], log[-2000:]
+
+
+def command_line(process: psutil.Process) -> str:
+    """Its command line (its title, once it set one); empty for a zombie or a process already gone."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def kill_worker_running(stack: AirflowStack, ti_id: str) -> list[int]:
+    """SIGKILL the LocalExecutor worker supervising task instance ``ti_id`` and the task process under it,
+    as a host dying takes both: nothing reports the try's end, only its heartbeats stop. The pids killed."""
+    scheduler = psutil.Process(stack.processes["scheduler"].pid)
+    title = f"LocalExecutor: {ti_id}"  # the worker's process title while it supervises that try
+    (worker,) = [p for p in scheduler.children(recursive=True) if title in command_line(p)]
+    doomed = [worker, *worker.children(recursive=True)]
+    for process in doomed:
+        process.kill()
+    psutil.wait_procs(doomed, timeout=10)
+    return [process.pid for process in doomed]
+
+
+def test_a_worker_killed_after_the_invitation_went_out_is_failed_by_the_scheduler_and_retried(
+    deployment: Deployment,
+) -> None:
+    """The worker running the quick start's send dies (SIGKILL, with its task process) while Certyneo holds
+    the answer to the send: the invitation went out, nobody heard. The scheduler's own heartbeat check fails
+    that try; the retry finds the envelope sent and waits for it instead of sending again; the signed PDF
+    lands in the archive."""
+    stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
+    emulator.configure(autoSignAfter=None)
+    held = {"action": "slow_answer", "method": "POST", "path": "/send$", "seconds": 30, "times": 1}
+    emulator.set_faults(held)
+    api.unpause(QUICKSTART)
+    counted = emulator.counters()
+    before = set(counted["sends"])
+    run = api.trigger(QUICKSTART)
+    wait_until(lambda: set(emulator.counters()["sends"]) - before, 180, 0.2, "the invitation to go out")
+    (envelope_id,) = set(emulator.counters()["sends"]) - before
+    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
+    assert (ti["state"], ti["try_number"]) == ("running", 1), ti
+    killed = kill_worker_running(stack, ti["id"])
+    print(f"\nkilled the worker and its task process {killed} while the send's answer was held")
+
+    deferred_and_polled(deployment, QUICKSTART, run, "send_and_wait")
+    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
+    assert ti["try_number"] == 2, "the scheduler failed the killed try and the retry is waiting"
+    assert "Detected a task instance without a heartbeat" in stack.log("scheduler")
+    assert emulator.counters()["sends"][envelope_id] == 1, "the retry did not send again"
+    emulator.sign(envelope_id)
+    assert api.wait_for_run(QUICKSTART, run, timeout=240) == "success", stack.tail()
+    counters = emulator.counters()
+    assert counters["sends"][envelope_id] == 1
+    assert counters["envelopes"] == counted["envelopes"] + 1, "one draft: the killed try's"
+    assert counters["documents"] == counted["documents"] + 1, "one upload: the killed try's"
+    (signed,) = deployment.archive.rglob(f"{envelope_id}-signed-document.pdf")
+    assert signed.read_bytes().startswith(b"%PDF-"), signed
 
 
 def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wait(
@@ -368,7 +433,8 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
     """Push: the emulator's signed webhook reaches the plugin on the real API server and becomes an asset
     event; the asset-scheduled DAG archives the evidence. Forged, stale, oversized and replayed deliveries
     make no event. Pull: with the webhook gone and the DAG re-parsed with its watcher, the real triggerer
-    turns the next signature into an asset event, and the same DAG archives it."""
+    turns the next signature into an asset event, and the same DAG archives it; restarted, it goes on from
+    its saved cursor: a signature made while it was down is one event, nothing earlier is replayed."""
     stack, api, emulator = deployment.stack, deployment.stack.api, deployment.emulator
     emulator.configure(autoSignAfter=1)
     # asset-triggered runs need the scheduler's job scheduling, off so far (no unplanned scheduled runs):
@@ -427,6 +493,20 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
         record = wait_archived(deployment, pulled)
         assert record["source"] == "watcher"
         assert [envelope_of(e["extra"])["source"] for e in asset_events_of(api, pulled)] == ["watcher"]
+
+        # The triggerer restarted under the watcher, a signature landing while none runs: the new watcher
+        # resumes from the cursor the old one saved (the asset's state store), so that signature becomes
+        # one event and nothing before it is replayed.
+        wait_until(replay_archived, 180, 1.0, "the pulled envelope's archive run to end", detail=stack.tail)
+        seen = {earlier: len(asset_events_of(api, earlier)) for earlier in (pushed, pulled)}
+        stack.stop_process("triggerer")
+        while_down = sign_one(hook, "Politique (triggerer down)", pdf)
+        wait_until(lambda: emulator.envelope(while_down)["status"] == "COMPLETED", 30, 0.5, "the signature")
+        stack.start_process("triggerer")
+        assert wait_archived(deployment, while_down)["source"] == "watcher"
+        assert len(asset_events_of(api, while_down)) == 1
+        after = {earlier: len(asset_events_of(api, earlier)) for earlier in (pushed, pulled)}
+        assert after == seen, "replayed after the restart"
     assert api.json("GET", "/assets/events", params={"limit": 1})["total_entries"] > total
     runs = api.json("GET", f"/dags/{ARCHIVE}/dagRuns", params={"limit": 100})["dag_runs"]
     assert runs

@@ -117,6 +117,8 @@ def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> No
     wait_until(condition, timeout=timeout, interval=0.05, what=what)
 
 
+# Killed waiting for the answer to send: for real, in tests/deployment/test_real_deployment.py (the
+# scheduler's own heartbeat check fails the try there; here fail_lost_worker stands in for the scheduler).
 @pytest.mark.parametrize(
     ("moment", "fault", "killed_when"),
     [
@@ -129,11 +131,6 @@ def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> No
             "waiting for the answer to create (the draft exists)",
             {"action": "slow_answer", "method": "POST", "path": "^/api/v1/envelopes$", "seconds": 20},
             lambda c: c["envelopes"] >= 1,
-        ),
-        (
-            "waiting for the answer to send (the invitation went out)",
-            {"action": "slow_answer", "method": "POST", "path": "/send$", "seconds": 20},
-            lambda c: len(c["sends"]) >= 1,
         ),
         (
             "waiting for the signature, on the worker",
