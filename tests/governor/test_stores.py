@@ -21,11 +21,12 @@ from tests.support.redis import RedisServer
 KEY = "sk_test_" + "governor" * 4
 
 
-def test_rule_keeps_one_token_of_margin_and_drains_for_retry_after() -> None:
+def test_rule_keeps_a_second_of_the_rate_as_margin_and_drains_for_retry_after() -> None:
     rule = Rule(100, 200)
-    assert rule.capacity == 199
+    assert rule.capacity == 198, "1 s of 100/min, rounded up: 2 tokens"
+    assert Rule(6000, 200).capacity == 100
     state, wait = apply(rule, None, 0.0, Take())
-    assert (state.tokens, wait) == (198, 0)
+    assert (state.tokens, wait) == (197, 0)
     state, _ = apply(rule, state, 0.0, Drain(6.0))
     _, wait = apply(rule, state, 0.0, Take())
     assert wait == pytest.approx(6.0)
