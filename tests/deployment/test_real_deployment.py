@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
 from airflow_provider_certyneo.assets import envelope_of
@@ -325,32 +324,11 @@ def test_a_wait_rides_out_a_triggerer_restart(deployment: Deployment) -> None:
     emulator.sign(envelope_id)
     stack.start_process("triggerer")
     assert api.wait_for_run(QUICKSTART, run, timeout=240) == "success", stack.tail()
-    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
+    ti = api.task_instance(QUICKSTART, run, "send_and_wait")
     assert ti["try_number"] == 1, "resumed by the new triggerer, not retried"
     assert emulator.counters()["sends"][envelope_id] == 1
     log = api.task_log(QUICKSTART, run, "send_and_wait", 1)
     assert "is COMPLETED" in log[log.find("Trigger fired event") :], log[-2000:]
-
-
-def command_line(process: psutil.Process) -> str:
-    """Its command line (its title, once it set one); empty for a zombie or a process already gone."""
-    try:
-        return " ".join(process.cmdline())
-    except psutil.Error:
-        return ""
-
-
-def kill_worker_running(stack: AirflowStack, ti_id: str) -> list[int]:
-    """SIGKILL the LocalExecutor worker supervising task instance ``ti_id`` and the task process under it,
-    as a host dying takes both: nothing reports the try's end, only its heartbeats stop. The pids killed."""
-    scheduler = psutil.Process(stack.processes["scheduler"].pid)
-    title = f"LocalExecutor: {ti_id}"  # the worker's process title while it supervises that try
-    (worker,) = [p for p in scheduler.children(recursive=True) if title in command_line(p)]
-    doomed = [worker, *worker.children(recursive=True)]
-    for process in doomed:
-        process.kill()
-    psutil.wait_procs(doomed, timeout=10)
-    return [process.pid for process in doomed]
 
 
 def test_a_worker_killed_after_the_invitation_went_out_is_failed_by_the_scheduler_and_retried(
@@ -370,13 +348,13 @@ def test_a_worker_killed_after_the_invitation_went_out_is_failed_by_the_schedule
     run = api.trigger(QUICKSTART)
     wait_until(lambda: set(emulator.counters()["sends"]) - before, 180, 0.2, "the invitation to go out")
     (envelope_id,) = set(emulator.counters()["sends"]) - before
-    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
+    ti = api.task_instance(QUICKSTART, run, "send_and_wait")
     assert (ti["state"], ti["try_number"]) == ("running", 1), ti
-    killed = kill_worker_running(stack, ti["id"])
+    killed = stack.kill_worker(ti["id"])
     print(f"\nkilled the worker and its task process {killed} while the send's answer was held")
 
     deferred_and_polled(deployment, QUICKSTART, run, "send_and_wait")
-    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
+    ti = api.task_instance(QUICKSTART, run, "send_and_wait")
     assert ti["try_number"] == 2, "the scheduler failed the killed try and the retry is waiting"
     assert "Detected a task instance without a heartbeat" in stack.log("scheduler")
     assert emulator.counters()["sends"][envelope_id] == 1, "the retry did not send again"
@@ -415,7 +393,7 @@ def test_triggerer_stops_promptly_and_a_broken_triggerer_connection_fails_the_wa
     restarted = time.time()
     stack.start_process("triggerer")
     assert api.wait_for_run(QUICKSTART, run, timeout=180) == "failed"
-    (ti,) = [ti for ti in api.task_instances(QUICKSTART, run) if ti["task_id"] == "send_and_wait"]
+    ti = api.task_instance(QUICKSTART, run, "send_and_wait")
     assert ti["state"] == "failed"
     assert ti["try_number"] == 1, "a configuration error fails at once, without retries"
     failed_after = datetime.fromisoformat(ti["end_date"].replace("Z", "+00:00")).timestamp() - restarted
@@ -498,15 +476,18 @@ def test_a_signature_schedules_the_archive_dag_by_webhook_then_by_watcher(
         # resumes from the cursor the old one saved (the asset's state store), so that signature becomes
         # one event and nothing before it is replayed.
         wait_until(replay_archived, 180, 1.0, "the pulled envelope's archive run to end", detail=stack.tail)
-        seen = {earlier: len(asset_events_of(api, earlier)) for earlier in (pushed, pulled)}
+
+        def earlier_events() -> dict[str, int]:
+            return {earlier: len(asset_events_of(api, earlier)) for earlier in (pushed, pulled)}
+
+        seen = earlier_events()
         stack.stop_process("triggerer")
         while_down = sign_one(hook, "Politique (triggerer down)", pdf)
         wait_until(lambda: emulator.envelope(while_down)["status"] == "COMPLETED", 30, 0.5, "the signature")
         stack.start_process("triggerer")
         assert wait_archived(deployment, while_down)["source"] == "watcher"
         assert len(asset_events_of(api, while_down)) == 1
-        after = {earlier: len(asset_events_of(api, earlier)) for earlier in (pushed, pulled)}
-        assert after == seen, "replayed after the restart"
+        assert earlier_events() == seen, "replayed after the restart"
     assert api.json("GET", "/assets/events", params={"limit": 1})["total_entries"] > total
     runs = api.json("GET", f"/dags/{ARCHIVE}/dagRuns", params={"limit": 100})["dag_runs"]
     assert runs

@@ -153,6 +153,11 @@ class RestApi:
             if not page["task_instances"] or len(tis) >= page["total_entries"]:
                 return tis
 
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        """The run's one task instance of an unmapped task."""
+        (ti,) = [ti for ti in self.task_instances(dag_id, run_id) if ti["task_id"] == task_id]
+        return ti
+
     def wait_for_run(
         self,
         dag_id: str,
@@ -337,6 +342,19 @@ class AirflowStack:
         self.exit_seconds[name] = took
         return took
 
+    def kill_worker(self, ti_id: str) -> list[int]:
+        """SIGKILL the LocalExecutor worker supervising task instance ``ti_id`` and the task process under
+        it, as a host dying takes both: nothing reports the try's end, only its heartbeats stop. The pids
+        killed."""
+        title = f"LocalExecutor: {ti_id}"  # the worker's process title while it supervises that try
+        (worker,) = [p for p in _children_of(self.processes["scheduler"].pid) if title in _command_line(p)]
+        doomed = [worker, *_children_of(worker.pid)]
+        for process in doomed:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(doomed, timeout=10)
+        return [process.pid for process in doomed]
+
     def stop(self) -> None:
         """Every process at once (SIGTERM to each group, then each waited for on its own thread): the
         deployment is gone in the time of its slowest process, not the sum of them."""
@@ -361,6 +379,14 @@ def _children_of(pid: int) -> list[psutil.Process]:
     with contextlib.suppress(psutil.Error):
         return psutil.Process(pid).children(recursive=True)
     return []
+
+
+def _command_line(process: psutil.Process) -> str:
+    """Its command line (its title, once it set one); empty for a zombie or a process already gone."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def _exited(child: psutil.Process) -> bool:
