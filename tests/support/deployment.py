@@ -75,7 +75,9 @@ def airflow_environment(home: Path, dags_folder: Path, port: int, parallelism: i
 
 
 class RestApi:
-    """Airflow's public REST API (``/api/v2``) with a token from ``POST /auth/token``."""
+    """Airflow's public REST API (``/api/v2``) with a token from ``POST /auth/token`` (the simple auth
+    manager's or FAB's: both take a JSON username and password), and the plugin pages behind the same
+    token."""
 
     def __init__(self, base_url: str, username: str, password: str) -> None:
         self.base_url = base_url
@@ -105,6 +107,11 @@ class RestApi:
                 method, f"/api/v2{path}", headers={**self._headers(), **(headers or {})}, **kwargs
             )
         return answer
+
+    def page(self, path: str) -> httpx.Response:
+        """``GET path`` outside ``/api/v2`` (a plugin's page, e.g. ``/certyneo/signatures/waiting``) with this
+        user's token, as the UI's frame loads it; redirects are not followed."""
+        return self._client.get(path, headers=self._headers(), follow_redirects=False)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         answer = self.call(method, path, **kwargs)
@@ -203,7 +210,10 @@ class AirflowStack:
     this interpreter; ``commands`` names others (two Celery workers, two triggerers…) and ``python`` another
     interpreter (a virtualenv with the provider installed from its wheel; the processes then run in
     ``home``, so that nothing is imported from this checkout). ``env_for`` gives a process its own
-    environment changes (e.g. a triggerer whose connection is broken, a worker's own hostname)."""
+    environment changes (e.g. a triggerer whose connection is broken, a worker's own hostname).
+    ``prepare`` runs after ``db migrate``, before any process starts (users and roles of the FAB auth
+    manager); ``credentials`` are the REST API user's of :attr:`api` (default: the simple auth manager's
+    generated admin password)."""
 
     def __init__(
         self,
@@ -214,6 +224,8 @@ class AirflowStack:
         parallelism: int = 8,
         commands: Commands | None = None,
         python: str = sys.executable,
+        prepare: Callable[[AirflowStack], None] | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.home = home
         self.port = free_port()
@@ -221,11 +233,14 @@ class AirflowStack:
         self.env_for = env_for or {}
         self.commands: Commands = commands or {name: [name] for name in PROCESSES}
         self.python = python
+        self.prepare = prepare
+        self.credentials = credentials
         self.cwd = home if python != sys.executable else None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs = home / "processes"
         self.exit_seconds: dict[str, float] = {}
         self.children_exit_seconds: dict[str, float] = {}
+        self.setup_seconds: dict[str, float] = {}
         self._api: RestApi | None = None
 
     @property
@@ -234,21 +249,32 @@ class AirflowStack:
 
     @property
     def api(self) -> RestApi:
+        """The REST API as the deployment's admin (:attr:`credentials`, else the simple auth manager's)."""
         if self._api is None:
-            passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
-            username, password = next(iter(passwords.items()))
+            if self.credentials is not None:
+                username, password = self.credentials
+            else:
+                generated = self.home / "simple_auth_manager_passwords.json.generated"
+                username, password = next(iter(json.loads(generated.read_text()).items()))
             self._api = RestApi(self.base_url, username, password)
         return self._api
 
+    def rest_api(self, username: str, password: str) -> RestApi:
+        """The REST API and plugin pages as another user (the caller closes it)."""
+        return RestApi(self.base_url, username, password)
+
     def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """One ``airflow`` CLI command in this deployment's environment (set-up only: ``db migrate``)."""
+        return self._run(["-m", "airflow", *args], timeout)
+
+    def python_code(self, code: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """``python -c code args…`` with the deployment's interpreter and environment (set-up only: the FAB
+        auth manager's users)."""
+        return self._run(["-c", code, *args], timeout)
+
+    def _run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [self.python, "-m", "airflow", *args],
-            env=self.env,
-            cwd=self.cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+            [self.python, *args], env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=timeout
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return result
@@ -286,11 +312,21 @@ class AirflowStack:
         return stopped
 
     def start(self) -> AirflowStack:
+        """Migrate the database, prepare, start every process and wait for the API server; the seconds each
+        step took go to :attr:`setup_seconds` (what a deployment's set-up costs, and where)."""
         self.home.mkdir(parents=True, exist_ok=True)
+        began = time.monotonic()
         self.airflow("db", "migrate")
+        self.setup_seconds["db migrate"] = time.monotonic() - began
+        if self.prepare is not None:
+            began = time.monotonic()
+            self.prepare(self)
+            self.setup_seconds["prepare"] = time.monotonic() - began
+        began = time.monotonic()
         for name in self.commands:
             self.start_process(name)
         self._wait_for_api()
+        self.setup_seconds["processes up"] = time.monotonic() - began
         return self
 
     def _wait_for_api(self, timeout: float = 120) -> None:

@@ -2,7 +2,9 @@
 cluster of Debian's ``postgresql``), CeleryExecutor with Redis as its broker, two Celery workers that share
 nothing but Redis (each its own hostname, log-server port and rate-state folder), two triggerers, an API
 server with two worker processes, a scheduler and a DAG processor — all run from a virtualenv where the
-provider is installed from its built wheel, not from this checkout.
+provider is installed from its built wheel, not from this checkout. Users sign in through Airflow's FAB auth
+manager, as in production (tests/support/fab.py): an admin for the REST API, and whichever limited users
+and roles a test asks for.
 
 ``with production_stack(tmp, dags_folder, env) as deployment: deployment.stack.api.trigger(...)``; every
 process, the database and Redis are stopped on exit, also when the test fails.
@@ -22,6 +24,7 @@ from pathlib import Path
 from airflow_provider_certyneo.emulator.server import free_port
 from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 from tests.support.deployment import AirflowStack
+from tests.support.fab import ADMIN, FAB_AUTH_MANAGER, FabRole, FabUser, create_roles_and_users
 from tests.support.postgres import PostgresCluster, postgres_cluster
 from tests.support.redis import RedisServer
 from tests.support.wheel import build_wheel
@@ -64,8 +67,9 @@ class ProductionDeployment:
 
 
 def wheel_virtualenv(folder: Path) -> Path:
-    """A virtualenv with this machine's Airflow version, the Celery provider, the PostgreSQL drivers and
-    the provider installed from its wheel (with the emulator and Redis extras); returns its python."""
+    """A virtualenv with this machine's Airflow version, the Celery provider, the FAB provider of the test
+    virtualenv (``make test`` installs it with the test extra), the PostgreSQL drivers and the provider
+    installed from its wheel (with the emulator and Redis extras); returns its python."""
     wheel = build_wheel(folder / "dist")
     uv = Path(sys.executable).with_name("uv")
     venv = folder / "venv"
@@ -74,9 +78,15 @@ def wheel_virtualenv(folder: Path) -> Path:
     )
     python = venv / "bin" / "python"
     airflow = importlib.metadata.version("apache-airflow")
+    fab = importlib.metadata.version("apache-airflow-providers-fab")
     packages = [
         f"apache-airflow=={airflow}",
         "apache-airflow-providers-celery",
+        # Celery 5.7.0 no longer has celery.backends.database.retry, which the Celery provider (3.26.0)
+        # imports: every worker exits at start. It is chosen once python-dateutil stays below 4 (as with the
+        # FAB provider); 5.6.3 otherwise
+        "celery<5.7",
+        f"apache-airflow-providers-fab=={fab}",
         "psycopg2-binary",
         "asyncpg",  # Airflow's async engine on PostgreSQL
         f"airflow-provider-certyneo[emulator,redis] @ {wheel.as_uri()}",
@@ -100,10 +110,17 @@ def production_commands() -> dict[str, list[str]]:
 
 @contextlib.contextmanager
 def production_stack(
-    folder: Path, dags_folder: Path, env: dict[str, str] | None = None, python: Path | None = None
+    folder: Path,
+    dags_folder: Path,
+    env: dict[str, str] | None = None,
+    python: Path | None = None,
+    roles: tuple[FabRole, ...] = (),
+    users: tuple[FabUser, ...] = (),
 ) -> Iterator[ProductionDeployment]:
     """The whole deployment, started; ``env`` is what every process shares besides Airflow's own settings
-    (connections, the examples' settings). ``python`` reuses a virtualenv made by :func:`wheel_virtualenv`."""
+    (connections, the examples' settings). ``python`` reuses a virtualenv made by :func:`wheel_virtualenv`.
+    The FAB auth manager's users are :data:`~tests.support.fab.ADMIN` (``stack.api``) and ``users``, with
+    ``roles`` made for them."""
     python = python or wheel_virtualenv(folder)
     home = folder / "airflow-home"
     pythonpath = folder / "pythonpath"
@@ -119,6 +136,7 @@ def production_stack(
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{url}",
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "certyneo_test_hostnames.hostname",
             "AIRFLOW__API__WORKERS": "2",
+            "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
             "AIRFLOW_CONN_REDIS_DEFAULT": f"redis://127.0.0.1:{redis.port}/1",
             **(env or {}),
         }
@@ -136,7 +154,14 @@ def production_stack(
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             }
         stack = AirflowStack(
-            home, dags_folder, shared, env_for=env_for, commands=production_commands(), python=str(python)
+            home,
+            dags_folder,
+            shared,
+            env_for=env_for,
+            commands=production_commands(),
+            python=str(python),
+            prepare=lambda stack: create_roles_and_users(stack, roles, (ADMIN, *users)),
+            credentials=(ADMIN.username, ADMIN.password),
         )
         with stack:
             yield ProductionDeployment(stack, database, redis, python)
