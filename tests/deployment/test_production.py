@@ -8,7 +8,9 @@ the pace binds within seconds; a triggerer's capacity of 8):
   (neither takes more than its capacity), poll within the key's poll budget together, though each polls
   as often as it may; then everyone signs and the run succeeds;
 - a burst of signed webhook deliveries, each posted as three concurrent copies to the two API-server
-  workers, is recorded once per event on PostgreSQL.
+  workers, is recorded once per event on PostgreSQL;
+- the Signatures view, signed in through Airflow's FAB auth manager as a user whose role may read one DAG
+  of two that both have envelopes waiting, shows that DAG's envelopes only, and refuses the other's run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from collections import Counter
@@ -32,6 +35,7 @@ from airflow_provider_certyneo.client.defaults import POLL_SHARE
 from airflow_provider_certyneo.emulator.handle import EmulatorControl, connection_json
 from airflow_provider_certyneo.emulator.server import EmulatorProcess
 from tests.support.airflow_runs import EXAMPLES
+from tests.support.fab import FabUser, dag_reader
 from tests.support.manifests import write_manifest
 from tests.support.polling import wait_until
 from tests.support.postgres import require_postgres
@@ -53,6 +57,11 @@ CAPACITY = 8
 DAG, ARCHIVE, EVENTS_CONN = "certyneo_bulk_per_contract", "certyneo_archive_signed", "certyneo_events"
 LIST = "GET /api/v1/envelopes"
 DELIVERIES, COPIES, SENDERS = 200, 3, 16
+# the Signatures view's permissions: a user who may read the quick start, not the TaskFlow quick start
+READABLE, HIDDEN = "certyneo_quickstart", "certyneo_taskflow"
+WAITS = {READABLE: "send_and_wait", HIDDEN: "wait_for_signature"}  # the task that waits, deferred
+READER_ROLE = dag_reader("CertyneoQuickstartReader", READABLE)
+READER = FabUser("reader", "reader-password", READER_ROLE.name)
 
 
 @dataclass
@@ -84,9 +93,13 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             "CERTYNEO_CONN_ID": EVENTS_CONN,
         }
         try:
-            with production_stack(tmp, EXAMPLES, env) as deployment:
-                deployment.stack.api.wait_for_dag(DAG)
-                deployment.stack.api.wait_for_dag(ARCHIVE)
+            started = time.monotonic()
+            with production_stack(tmp, EXAMPLES, env, roles=(READER_ROLE,), users=(READER,)) as deployment:
+                for dag_id in (DAG, ARCHIVE, READABLE, HIDDEN):
+                    deployment.stack.api.wait_for_dag(dag_id)
+                steps = ", ".join(f"{k} {v:.1f} s" for k, v in deployment.stack.setup_seconds.items())
+                took = time.monotonic() - started
+                print(f"\nthe production-shaped deployment set up in {took:.0f} s (of which {steps})")
                 yield Production(deployment, control, manifest)
         finally:
             control.close()
@@ -187,3 +200,70 @@ def test_a_webhook_burst_with_concurrent_copies_is_recorded_once_per_event(produ
     assert statuses == {"recorded": DELIVERIES, "duplicate": DELIVERIES * (COPIES - 1)}, statuses
     after = api.json("GET", "/assets/events", params={"asset_id": asset["id"], "limit": 1})["total_entries"]
     assert after - before == DELIVERIES
+
+
+def test_the_signatures_view_shows_a_user_only_the_dags_they_may_read(production: Production) -> None:
+    """Signed in through FAB as a user whose role may read ``READABLE`` (``DAG:<id>``) and not ``HIDDEN``,
+    both with an envelope waiting: Browse › Signatures lists only the readable DAG's envelope and says it
+    counts one DAG, the hidden DAG's run page is refused (403) while the readable one's shows its envelope,
+    and nothing is shown without a token. The admin sees both envelopes (the control: the hidden one is
+    there to be leaked). Asserted on the HTML the real API server answers."""
+    stack, emulator = production.deployment.stack, production.emulator
+    api = stack.api
+    emulator.configure(autoSignAfter=None)
+    for dag_id in WAITS:
+        api.unpause(dag_id)
+    runs = {dag_id: api.trigger(dag_id) for dag_id in WAITS}
+
+    def waiting() -> bool:
+        for dag_id, run_id in runs.items():
+            assert api.run_state(dag_id, run_id) in ("queued", "running"), stack.tail()
+        return all(
+            api.task_instance(dag_id, runs[dag_id], task_id)["state"] == "deferred"
+            for dag_id, task_id in WAITS.items()
+        )
+
+    wait_until(waiting, 300, 1.0, "both DAGs' envelopes sent and waiting", detail=stack.tail)
+    envelope = {
+        dag_id: api.json(
+            "GET", f"/dags/{dag_id}/dagRuns/{runs[dag_id]}/taskInstances/{task_id}/xcomEntries/envelope_id"
+        )["value"]
+        for dag_id, task_id in WAITS.items()
+    }
+    waiting_path = "/certyneo/signatures/waiting"
+    run_path = {dag_id: f"/certyneo/signatures/runs/{dag_id}/{run_id}" for dag_id, run_id in runs.items()}
+
+    admin_page = api.page(waiting_path)
+    assert admin_page.status_code == 200, admin_page.text[:2000]
+    for dag_id in WAITS:  # the control: both envelopes are waiting, for whoever may read both DAGs
+        assert envelope[dag_id] in admin_page.text
+        assert f"/dags/{dag_id}/runs/" in admin_page.text
+
+    reader = stack.rest_api(READER.username, READER.password)
+    try:
+        page = reader.page(waiting_path)
+        assert page.status_code == 200, page.text[:2000]
+        html = page.text
+        assert envelope[HIDDEN] not in html, f"{HIDDEN}'s envelope is listed to a user who may not read it"
+        assert HIDDEN not in html, f"{HIDDEN}, which the user may not read, is named"
+        assert envelope[READABLE] in html, html[:3000]
+        assert f"{READABLE} / " in html
+        assert "1 waiting." in html, html[:3000]
+        readable = re.search(r"the DAGs you may read \((\d+)\)", html)
+        assert readable is not None, html[:2000]
+        assert readable.group(1) == "1", f"the reader may read 1 DAG, the page says {readable.group(1)}"
+
+        own = reader.page(run_path[READABLE])
+        assert own.status_code == 200, own.text[:2000]
+        assert envelope[READABLE] in own.text, own.text[:3000]
+        assert "SENT" in own.text
+        other = reader.page(run_path[HIDDEN])
+        assert other.status_code == 403, f"{other.status_code}: {other.text[:2000]}"
+        assert envelope[HIDDEN] not in other.text
+    finally:
+        reader.close()
+
+    for path in (waiting_path, *run_path.values()):  # no token: refused, or sent to the login page
+        anonymous = httpx.get(f"{stack.base_url}{path}", follow_redirects=False, timeout=30)
+        assert anonymous.status_code in (401, 302, 303, 307), f"{path}: {anonymous.status_code}"
+        assert not any(e in anonymous.text for e in envelope.values())
