@@ -29,7 +29,7 @@ from airflow_provider_certyneo.client.webhooks import (
     check_event,
 )
 from airflow_provider_certyneo.exceptions import CertyneoWebhookError
-from airflow_provider_certyneo.plugins.asset_events import record_asset_event
+from airflow_provider_certyneo.plugins.asset_events import record_together
 from airflow_provider_certyneo.plugins.claims import EVENT_ID_MAX
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def handle_delivery(conn_id: str, raw: bytes, signature: str | None, started: fl
     if not isinstance(envelope, dict) or not isinstance(envelope.get("id"), str):
         return refuse(400, "signed event has no data.envelope")
     payload = event_payload(envelope, event["id"], "webhook")
-    status = record_asset_event(conn_id, outcome, payload)
+    status = record_together(conn_id, outcome, payload)
     log.info(
         "Certyneo webhook %s (%s, envelope %s) for %r: %s in %.0f ms",
         event["id"],

@@ -1,33 +1,56 @@
-"""The SQL one webhook delivery runs, caught with SQLAlchemy's ``before_cursor_execute`` hook on Airflow's
-engine: in this process, or (``python -m tests.webhooks.statements EVENT_ID...``, printing JSON) in a child
-process configured for another database."""
+"""The SQL webhook deliveries run, caught with SQLAlchemy's ``before_cursor_execute`` hook on Airflow's
+engine: in this process, or (``python -m tests.webhooks.statements [--together] EVENT_ID...``, printing
+JSON) in a child process configured for another database."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
-def delivery_statements(event_id: str, envelope_id: str = "env_statements") -> tuple[str, list[str]]:
-    """(the recorder's answer, the statements it ran) for one completed delivery of ``event_id``."""
+def payload_of(event_id: str, envelope_id: str = "env_statements") -> dict[str, Any]:
+    return {"envelope_id": envelope_id, "event_id": event_id, "status": "COMPLETED", "recipients": []}
+
+
+@contextmanager
+def statements_run() -> Iterator[list[str]]:
+    """The statements run on Airflow's engine inside the block, each on one line."""
     from airflow import settings
     from sqlalchemy import event
-
-    from airflow_provider_certyneo.plugins.asset_events import record_asset_event
 
     statements: list[str] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(" ".join(statement.split()))
 
-    payload = {"envelope_id": envelope_id, "event_id": event_id, "status": "COMPLETED", "recipients": []}
     event.listen(settings.engine, "before_cursor_execute", capture)
     try:
-        status = record_asset_event("certyneo_default", "completed", payload)
+        yield statements
     finally:
         event.remove(settings.engine, "before_cursor_execute", capture)
+
+
+def delivery_statements(event_id: str, envelope_id: str = "env_statements") -> tuple[str, list[str]]:
+    """(the recorder's answer, the statements it ran) for one completed delivery of ``event_id``."""
+    from airflow_provider_certyneo.plugins.asset_events import record_asset_event
+
+    with statements_run() as statements:
+        status = record_asset_event("certyneo_default", "completed", payload_of(event_id, envelope_id))
     return status, statements
+
+
+def together_statements(deliveries: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """(the answers, the statements run) for ``(outcome, event_id)`` deliveries recorded as one batch, as
+    deliveries arriving together in one API-server worker are."""
+    from airflow_provider_certyneo.plugins.asset_events import Delivery, record_batch
+
+    batch = [Delivery("certyneo_default", outcome, payload_of(event_id)) for outcome, event_id in deliveries]
+    with statements_run() as statements:
+        answers = record_batch(batch)
+    return [a if isinstance(a, str) else repr(a) for a in answers], statements
 
 
 if __name__ == "__main__":
@@ -35,4 +58,10 @@ if __name__ == "__main__":
 
     claims.PRUNE_EVERY_DELIVERIES = 10**9  # measure deliveries, not the occasional prune
     claims._next_prune = float("inf")
-    print(json.dumps([delivery_statements(event_id) for event_id in sys.argv[1:]]))
+    args = sys.argv[1:]
+    result: object
+    if args[:1] == ["--together"]:  # OUTCOME:EVENT_ID ...
+        result = together_statements([(o, e) for o, _, e in (arg.partition(":") for arg in args[1:])])
+    else:
+        result = [delivery_statements(event_id) for event_id in args]
+    print(json.dumps(result))

@@ -215,3 +215,20 @@ def test_with_20000_events_of_history_a_delivery_reads_none_of_them(
         assert postgres_receiver.post(client, body).json()["status"] == "recorded"
         assert postgres_receiver.post(client, body).json()["status"] == "duplicate"
     assert postgres_receiver.events_of(json.loads(body)["id"]) == 1
+
+
+def test_deliveries_recorded_together_claim_in_one_statement_and_answer_as_alone(
+    postgres_receiver: PostgresReceiver,
+) -> None:
+    """PostgreSQL's path of the group commit: one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` claims the
+    batch; a copy within it, an event already recorded and an asset no DAG uses get their own answers."""
+    known, a, b = (f"evt_{uuid.uuid4().hex[:24]}" for _ in range(3))
+    run(postgres_receiver.env, "-m", "tests.webhooks.statements", known)
+    batch = [f"completed:{a}", f"completed:{known}", f"completed:{a}", f"declined:{b}", f"completed:{b}"]
+    printed = run(postgres_receiver.env, "-m", "tests.webhooks.statements", "--together", *batch)
+    answers, statements = json.loads(printed.strip().splitlines()[-1])
+    assert answers == ["recorded", "duplicate", "duplicate", "no_consumer", "recorded"]
+    claiming = [s for s in statements if s.lower().startswith("insert into certyneo_webhook_claim")]
+    assert len(claiming) == 1, claiming
+    assert "on conflict do nothing" in claiming[0].lower(), claiming
+    assert [postgres_receiver.events_of(event_id) for event_id in (known, a, b)] == [1, 1, 1]
