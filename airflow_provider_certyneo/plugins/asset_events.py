@@ -109,7 +109,7 @@ def prune_if_due(now: datetime, recorded: int = 1) -> None:
     """Counts ``recorded`` deliveries and, every so often, deletes a bounded batch of expired claims."""
     from airflow.utils.session import create_session
 
-    if not any([prune_due() for _ in range(recorded)]):
+    if not prune_due(recorded):
         return
     try:
         with create_session() as session:
@@ -161,14 +161,16 @@ def _record_in_one_transaction(deliveries: Sequence[Delivery]) -> list[str]:
     fate: dict[tuple[str, str], str] = {}
     with create_session() as session:
         ensure_claim_table(session.get_bind())
-        known = {key for key in first_of if asset_name(session, key[0]) is not None}
+        # the assets Airflow knows (a DAG is scheduled on them), by URI: each looked up once
+        looked_up = {uri: asset_name(session, uri) for uri in {uri for uri, _ in first_of}}
+        names = {uri: name for uri, name in looked_up.items() if name is not None}
+        known = {key for key in first_of if key[0] in names}
         fate.update((key, "no_consumer") for key in first_of if key not in known)
         claimed = claim(session, sorted(known), now)
         fate.update((key, "duplicate") for key in known - claimed)
         for key in sorted(claimed):
-            name = asset_name(session, key[0])
-            if name is None or not asset_manager.register_asset_change(
-                asset=AssetUniqueKey(name=name, uri=key[0]),  # type: ignore[arg-type]  # read: .name and .uri
+            if not asset_manager.register_asset_change(
+                asset=AssetUniqueKey(name=names[key[0]], uri=key[0]),  # type: ignore[arg-type]  # read: .name and .uri
                 extra={"payload": deliveries[first_of[key]].payload},
                 session=session,
             ):

@@ -75,11 +75,11 @@ def ensure_claim_table(engine: Engine | Connection) -> None:
         _ready_for.add(id(engine))
 
 
-def prune_due() -> bool:
-    """Counts one recorded delivery; True (and the counters restart) when this process should prune."""
+def prune_due(recorded: int = 1) -> bool:
+    """Counts ``recorded`` deliveries; True (and the counters restart) when this process should prune."""
     global _since_prune, _next_prune
     with _lock:
-        _since_prune += 1
+        _since_prune += recorded
         now = time.monotonic()
         if _since_prune < PRUNE_EVERY_DELIVERIES and now < _next_prune:
             return False

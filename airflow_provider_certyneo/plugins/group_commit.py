@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -28,7 +28,7 @@ class _Waiting(Generic[Item, Result]):
     item: Item
     done: bool = False
     result: Result | None = None
-    error: BaseException | None = field(default=None)
+    error: BaseException | None = None
 
 
 class GroupCommit(Generic[Item, Result]):

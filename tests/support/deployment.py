@@ -256,7 +256,7 @@ class AirflowStack:
             else:
                 generated = self.home / "simple_auth_manager_passwords.json.generated"
                 username, password = next(iter(json.loads(generated.read_text()).items()))
-            self._api = RestApi(self.base_url, username, password)
+            self._api = self.rest_api(username, password)
         return self._api
 
     def rest_api(self, username: str, password: str) -> RestApi:
