@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -49,15 +48,16 @@ def _fresh_buckets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
-    """`airflow db migrate` once per session, in the session's throwaway AIRFLOW_HOME (SQLite)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    """A migrated database in the session's throwaway AIRFLOW_HOME (SQLite): a copy of the one ``airflow db
+    migrate`` made for this interpreter (tests/support/sqlite_template.py), then the ``certyneo_api`` pool."""
+    from airflow import settings
+
+    from tests.support.sqlite_template import copy_migrated_sqlite
+
+    copy_migrated_sqlite(Path(_HOME) / "airflow.db", sys.executable, os.environ.copy())
+    engine = getattr(settings, "engine", None)
+    if engine is not None:  # a connection opened before the copy would still see the old file
+        engine.dispose()
     from airflow.models.pool import Pool
 
     Pool.create_or_update_pool("certyneo_api", 8, "Certyneo key: 100 requests/min", False)

@@ -29,11 +29,13 @@ import psutil
 from airflow_provider_certyneo.emulator.server import free_port
 from airflow_provider_certyneo.governor.stores import STATE_DIR_ENV
 from tests.support.polling import wait_until
+from tests.support.sqlite_template import copy_migrated_sqlite
 
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 # each process of a deployment: its name -> the ``airflow`` command it runs
 Commands = dict[str, list[str]]
 FINAL_RUN_STATES = {"success", "failed"}
+SQLITE = "sqlite:///"
 
 
 def clean_environment() -> dict[str, str]:
@@ -312,11 +314,16 @@ class AirflowStack:
         return stopped
 
     def start(self) -> AirflowStack:
-        """Migrate the database, prepare, start every process and wait for the API server; the seconds each
-        step took go to :attr:`setup_seconds` (what a deployment's set-up costs, and where)."""
+        """Migrate the database (SQLite: copy a migrated one), prepare, start every process and wait for the
+        API server; the seconds each step took go to :attr:`setup_seconds` (what a deployment's set-up costs,
+        and where)."""
         self.home.mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
-        self.airflow("db", "migrate")
+        database = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        if database.startswith(SQLITE):  # the copy of a real migration (tests/support/sqlite_template.py)
+            copy_migrated_sqlite(Path(database.removeprefix(SQLITE)), self.python, self.env)
+        else:
+            self.airflow("db", "migrate")
         self.setup_seconds["db migrate"] = time.monotonic() - began
         if self.prepare is not None:
             began = time.monotonic()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -27,7 +29,7 @@ from tests.support.deployment import AirflowStack
 from tests.support.fab import ADMIN, FAB_AUTH_MANAGER, FabRole, FabUser, create_roles_and_users
 from tests.support.postgres import PostgresCluster, postgres_cluster
 from tests.support.redis import RedisServer
-from tests.support.wheel import build_wheel
+from tests.support.wheel import ROOT, build_wheel, source_digest
 
 WORKERS = ("worker-a", "worker-b")
 TRIGGERERS = ("triggerer-a", "triggerer-b")
@@ -66,20 +68,18 @@ class ProductionDeployment:
         return result.stdout.strip()
 
 
-def wheel_virtualenv(folder: Path) -> Path:
-    """A virtualenv with this machine's Airflow version, the Celery provider, the FAB provider of the test
-    virtualenv (``make test`` installs it with the test extra), the PostgreSQL drivers and the provider
-    installed from its wheel (with the emulator and Redis extras); returns its python."""
-    wheel = build_wheel(folder / "dist")
-    uv = Path(sys.executable).with_name("uv")
-    venv = folder / "venv"
-    subprocess.run(
-        [str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, timeout=300
-    )
-    python = venv / "bin" / "python"
+# ``make test`` makes this virtualenv while ruff and mypy run (``python -m tests.support.production``); the
+# production-shaped tests use it when it was made from the sources as they are, else make their own
+PREBUILT = ROOT / ".venv-wheel"
+
+
+def wheel_packages(wheel: Path) -> list[str]:
+    """This machine's Airflow version, the Celery provider, the FAB provider of the test virtualenv (``make
+    test`` installs it with the test extra), the PostgreSQL drivers and the provider from ``wheel`` (with
+    the emulator and Redis extras)."""
     airflow = importlib.metadata.version("apache-airflow")
     fab = importlib.metadata.version("apache-airflow-providers-fab")
-    packages = [
+    return [
         f"apache-airflow=={airflow}",
         "apache-airflow-providers-celery",
         # Celery 5.7.0 no longer has celery.backends.database.retry, which the Celery provider (3.26.0)
@@ -91,14 +91,52 @@ def wheel_virtualenv(folder: Path) -> Path:
         "asyncpg",  # Airflow's async engine on PostgreSQL
         f"airflow-provider-certyneo[emulator,redis] @ {wheel.as_uri()}",
     ]
+
+
+def wheel_virtualenv(folder: Path) -> Path:
+    """A virtualenv in ``folder`` with :func:`wheel_packages`, the provider's wheel built from this checkout,
+    byte-compiled (else the deployment's nine processes, started at once, each compile the same modules);
+    returns its python."""
+    wheel = build_wheel(folder / "dist")
+    uv = Path(sys.executable).with_name("uv")
+    venv = folder / "venv"
+    subprocess.run(
+        [str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, timeout=300
+    )
+    python = venv / "bin" / "python"
+    install = [str(uv), "pip", "install", "--quiet", "--compile-bytecode", "--python", str(python)]
     result = subprocess.run(
-        [str(uv), "pip", "install", "--quiet", "--python", str(python), *packages],
+        [*install, *wheel_packages(wheel)],
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return python
+
+
+def _stamp() -> str:
+    """What the prebuilt virtualenv must have been made from: these sources, these versions."""
+    return json.dumps({"sources": source_digest(), "packages": wheel_packages(Path("/wheel"))})
+
+
+def wheel_python(folder: Path) -> Path:
+    """The prebuilt virtualenv's python when it was made from the sources as they are now; else a new
+    virtualenv in ``folder``."""
+    stamp = PREBUILT / "stamp.json"
+    if stamp.exists() and stamp.read_text() == _stamp():
+        return PREBUILT / "venv" / "bin" / "python"
+    return wheel_virtualenv(folder)
+
+
+def prebuild() -> None:
+    """(Re)make :data:`PREBUILT` from the sources as they are (``make test``, beside ruff and mypy)."""
+    stamp = _stamp()
+    if (PREBUILT / "stamp.json").exists() and (PREBUILT / "stamp.json").read_text() == stamp:
+        return
+    shutil.rmtree(PREBUILT, ignore_errors=True)
+    wheel_virtualenv(PREBUILT)
+    (PREBUILT / "stamp.json").write_text(stamp)
 
 
 def production_commands() -> dict[str, list[str]]:
@@ -121,7 +159,7 @@ def production_stack(
     (connections, the examples' settings). ``python`` reuses a virtualenv made by :func:`wheel_virtualenv`.
     The FAB auth manager's users are :data:`~tests.support.fab.ADMIN` (``stack.api``) and ``users``, with
     ``roles`` made for them."""
-    python = python or wheel_virtualenv(folder)
+    python = python or wheel_python(folder)
     home = folder / "airflow-home"
     pythonpath = folder / "pythonpath"
     pythonpath.mkdir(parents=True, exist_ok=True)
@@ -165,3 +203,7 @@ def production_stack(
         )
         with stack:
             yield ProductionDeployment(stack, database, redis, python)
+
+
+if __name__ == "__main__":
+    prebuild()

@@ -4,6 +4,8 @@ on a copy of the sources, so that it leaves no ``build/`` or egg-info beside the
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -23,3 +25,16 @@ def build_wheel(out: Path) -> Path:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (wheel,) = out.glob("airflow_provider_certyneo-*.whl")
     return wheel
+
+
+def source_digest() -> str:
+    """SHA-256 of every file :func:`build_wheel` copies (path and content): equal digests, equal wheels."""
+    digest = hashlib.sha256()
+    for folder, names, files in os.walk(ROOT):
+        ignored = NOT_SHIPPED(folder, [*names, *files])
+        names[:] = sorted(name for name in names if name not in ignored)
+        for name in sorted(name for name in files if name not in ignored):
+            path = Path(folder) / name
+            digest.update(f"{path.relative_to(ROOT)}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
