@@ -12,7 +12,7 @@ VENV := .venv
 VENV_OLDEST := .venv-airflow31
 UV = $(VENV)/bin/uv
 
-.PHONY: quickstart test check lint unit parallel serial smoke wheel-venv benchmarks clean system-packages
+.PHONY: quickstart test check lint unit parallel serial serial-local-deployments serial-others smoke wheel-venv benchmarks clean system-packages
 
 # Debian's redis-server for the tests and benchmarks of the shared rate governor, Debian's postgresql for the
 # tests and benchmarks on PostgreSQL (throwaway clusters; the package's own cluster is not used), and Debian's
@@ -55,16 +55,27 @@ lint: $(VENV)/.installed
 
 PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-# Two processes grouped by file, then the timing-sensitive files (marker serial: the real deployments, pace
-# and crash timing) one at a time. Two real deployments side by side on 2 cores were tried: a triggerer then
-# took 11.5 s to exit (promised: 10) and the browser waited past its timeouts.
+# Two processes grouped by file; then the timing-sensitive tests (marker serial: real deployments, pace and
+# crash timing) in two lanes that each run one thing at a time: the LocalExecutor deployments (the real one,
+# then the examples' with the browser) beside the production-shaped deployment and the in-process pace and
+# crash tests. A serial run takes about one core (measured: 106% CPU over 15 min alone), so two lanes fit
+# on 2 cores; the two LocalExecutor deployments side by side did not (a triggerer took 11.5 s to exit,
+# promised: 10, and the browser waited past its timeouts), so they stay in one lane.
+LOCAL_DEPLOYMENTS = tests/deployment/test_real_deployment.py tests/deployment/test_approval.py \
+	tests/deployment/test_ui.py
 unit: parallel serial
 
 parallel: $(VENV)/.installed system-packages
 	$(PYTEST) -n 2 --dist loadfile -m "not serial"
 
 serial: $(VENV)/.installed system-packages
-	$(PYTEST) -m serial
+	$(MAKE) -j2 --output-sync=target serial-local-deployments serial-others
+
+serial-local-deployments: $(VENV)/.installed system-packages
+	$(PYTEST) -m serial $(LOCAL_DEPLOYMENTS)
+
+serial-others: $(VENV)/.installed system-packages
+	$(PYTEST) -m serial $(addprefix --ignore=,$(LOCAL_DEPLOYMENTS))
 
 # The production-shaped deployment's virtualenv, the provider installed from its wheel and byte-compiled
 # (tests/support/production.py): remade only when the sources changed; the tests make their own otherwise.

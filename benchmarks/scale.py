@@ -63,6 +63,16 @@ def approve_when_asked(stack: AirflowStack, dag_id: str, run_id: str) -> None:
     wait_until(approved, timeout=600, interval=1, what="the approval to be given", detail=stack.tail)
 
 
+def pace_profile(log: list[dict[str, Any]], first: float, last: float) -> str:
+    """Requests per second of the run (the key allows PER_MINUTE / 60): its first and last seconds, and the
+    seconds in between that used under 90% of it, where a ratio above 1 comes from."""
+    counts = Counter(int(entry["at"] - first) for entry in log if entry["at"] <= last)
+    seconds = [counts.get(second, 0) for second in range(int(last - first) + 1)]
+    allowed = PER_MINUTE / 60
+    slow = {second: count for second, count in enumerate(seconds[5:-5], start=5) if count < 0.9 * allowed}
+    return f"first {seconds[:5]}, last {seconds[-5:]}, under 90% in between {slow}"
+
+
 def scenario(name: str, dag_id: str, stack: AirflowStack, control: EmulatorControl, manifest: Path) -> None:
     control.reset()
     started = time.monotonic()
@@ -87,6 +97,7 @@ def scenario(name: str, dag_id: str, stack: AirflowStack, control: EmulatorContr
         print(f"{name}_429s_by_route: {dict(by_route)}", file=sys.stderr)
         print(f"{name}_429s_by_client: {dict(by_agent)}", file=sys.stderr)
         print(f"{name}_429s_at_seconds: {[round(e['at'] - first, 1) for e in limited][:20]}", file=sys.stderr)
+    print(f"{name}_where_time_went: {pace_profile(log, first, last)}", file=sys.stderr)
     print(f"{name}_task_instances: {len(tis)}")
     print(f"{name}_run_seconds: {run_seconds:.1f}")
 

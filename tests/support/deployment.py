@@ -36,6 +36,9 @@ PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 Commands = dict[str, list[str]]
 FINAL_RUN_STATES = {"success", "failed"}
 SQLITE = "sqlite:///"
+# a teardown's SIGTERM, then SIGKILL: a triggerer whose supervisor sleeps out Airflow's 10 s escalation delay
+# (an upstream race) or an api-server finishing a request would otherwise hold the next test back 10-20 s
+TEARDOWN_GRACE_SECONDS = 5.0
 
 
 def clean_environment() -> dict[str, str]:
@@ -398,14 +401,15 @@ class AirflowStack:
         psutil.wait_procs(doomed, timeout=10)
         return [process.pid for process in doomed]
 
-    def stop(self) -> None:
-        """Every process at once (SIGTERM to each group, then each waited for on its own thread): the
-        deployment is gone in the time of its slowest process, not the sum of them."""
+    def stop(self, grace: float = TEARDOWN_GRACE_SECONDS) -> None:
+        """Every process at once (SIGTERM to each group, SIGKILL after ``grace``, each waited for on its own
+        thread): the deployment is gone in the time of its slowest process, not the sum of them. A test
+        that checks how a process exits stops it with :meth:`stop_process` and its own grace."""
         if self._api is not None:
             self._api.close()
             self._api = None
         with ThreadPoolExecutor(max_workers=max(1, len(self.processes))) as pool:
-            list(pool.map(self.stop_process, list(self.processes)))
+            list(pool.map(lambda name: self.stop_process(name, grace), list(self.processes)))
 
     def __enter__(self) -> AirflowStack:
         try:
