@@ -228,15 +228,26 @@ def test_quickstart_and_bulk_run_for_real(deployment: Deployment) -> None:
         def full_log(d: str = dag_id, r: str = run_id, t: str = task_id, m: int = map_index) -> str:
             return api.task_log(d, r, t, 1, map_index=m)
 
-        # the triggerer's part joins the task's log through its log server: read until it is there
-        wait_until(lambda: "Trigger fired event" in full_log(), 60, 2, f"the triggerer's log of {task_id}")
+        # the triggerer's part joins the task's log (its own file, read with the task's): read until there
+        wait_until(lambda: triggered(full_log()), 60, 2, f"the triggerer's log of {task_id}")
         log = full_log()
         assert "[DAG TEST]" not in log
-        assert "Pausing task as DEFERRED" in log, log[-2000:]
-        fired = log.find("Trigger fired event")
-        assert fired > 0, log[-2000:]
-        assert "'status': 'success'" in log[fired:], log[-2000:]
-        assert re.search(resumed, log[fired:]), "the task resumed after the trigger fired"
+        deferred = log.find("Pausing task as DEFERRED")
+        assert 0 <= deferred < triggered(log), log[-2000:]
+        assert re.search(resumed, log[triggered(log) :]), "the task resumed after the trigger ran"
+
+
+TRIGGER_STARTED = re.compile(r"trigger .+ starting")
+
+
+def triggered(log: str) -> int:
+    """Where the triggerer's part of a task's log begins (Airflow's "trigger … starting", written to the
+    trigger's own file), 0 if it is not there. Not "Trigger fired event": the triggerer closes a trigger's
+    file as soon as the trigger reports finished, and its last lines, which come on another socket, can
+    arrive after that and land in the triggerer's own log (``logger_cache.pop`` in Airflow 3.3's
+    triggerer_job_runner), so a fresh clone once failed for want of that line although the run was right."""
+    found = TRIGGER_STARTED.search(log)
+    return found.start() if found else 0
 
 
 def asset_events_of(api: Any, envelope_id: str) -> list[dict[str, Any]]:
@@ -331,7 +342,8 @@ def test_a_wait_rides_out_a_triggerer_restart(deployment: Deployment) -> None:
     assert ti["try_number"] == 1, "resumed by the new triggerer, not retried"
     assert emulator.counters()["sends"][envelope_id] == 1
     log = api.task_log(QUICKSTART, run, "send_and_wait", 1)
-    assert "is COMPLETED" in log[log.find("Trigger fired event") :], log[-2000:]
+    assert triggered(log), log[-2000:]
+    assert "is COMPLETED" in log[triggered(log) :], log[-2000:]
 
 
 def test_a_worker_killed_after_the_invitation_went_out_is_failed_by_the_scheduler_and_retried(
