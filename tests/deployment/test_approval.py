@@ -56,9 +56,15 @@ class Stack:
             what=f"the approval of {run_id} to await input",
             detail=lambda: f"{self.states(run_id)}\n{self.stack.tail('scheduler')}",
         )
-        # a person answers seconds later, never within the second the scheduler takes to record the pause:
+        # a person answers seconds later, never before the scheduler has handled the paused process's exit:
         # an answer that early meets Airflow's upstream deferral race (README, Troubleshooting)
-        time.sleep(3)
+        wait_until(
+            lambda: self.stack.exit_handled(DAG_ID, run_id, "approve"),
+            timeout=120,
+            interval=0.5,
+            what=f"the scheduler to handle the exit of the paused approve of {run_id}",
+            detail=lambda: self.stack.tail("scheduler"),
+        )
         detail: dict[str, Any] = self.stack.api.json("GET", self.hitl(run_id))
         return detail
 

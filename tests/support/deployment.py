@@ -190,7 +190,13 @@ class RestApi:
             timeout=timeout,
             interval=0.5,
             what=f"run {run_id} of {dag_id} to finish",
-            detail=lambda: f"its state: {self.run_state(dag_id, run_id)}",
+            detail=lambda: (
+                f"its state: {self.run_state(dag_id, run_id)}; its task instances: "
+                + ", ".join(
+                    f"{ti['task_id']}[{ti['map_index']}]={ti['state']} (try {ti['try_number']})"
+                    for ti in self.task_instances(dag_id, run_id)
+                )
+            ),
         )
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
@@ -357,6 +363,17 @@ class AirflowStack:
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def exit_handled(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> bool:
+        """Whether the scheduler has handled the executor's report that this try's process ended (a task
+        that defers or waits for a person ends its process). Until then an answer that resumes the task
+        meets Airflow's resume-after-defer race (README, Troubleshooting); a fixed pause before answering
+        was not enough on a loaded machine."""
+        key = f"dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', try_number={try_number},"
+        return any(
+            "Received executor event with state success" in line and key in line
+            for line in self.log("scheduler").splitlines()
+        )
 
     def tail(self, name: str | None = None, chars: int = 3000) -> str:
         names = [name] if name else list(self.processes)
