@@ -3,7 +3,7 @@ dag-processor, triggerer; LocalExecutor, parallelism 8, the ``certyneo_api`` poo
 the key at 6,000 requests/min, burst 200 (Certyneo's real 100/min would take an hour per scenario).
 
 Scenarios, each a DAG run of the examples with 2,000 rows, each row its own PDF:
-- ``scale_2000_mapped``: ``certyneo_bulk_mapped``, 20 batches of 100 (one bulk task each);
+- ``scale_2000_mapped``: ``certyneo_bulk_mapped`` in its default batches (8 of 250, one bulk task each);
 - ``scale_2000_bulk_operator``: ``certyneo_bulk_operator`` (preview, approval answered at once through the
   REST API, one bulk task).
 
@@ -116,7 +116,6 @@ def main() -> None:
                 emulator.base_url, KEY, rate_limit_per_minute=PER_MINUTE, rate_limit_burst=BURST
             ),
             "CERTYNEO_POLL_INTERVAL": "2",
-            "CERTYNEO_BATCH_SIZE": "100",
         }
         with AirflowStack(work / "airflow-home", EXAMPLES, env) as stack:
             stack.api.set_pool("certyneo_api", 8, "Certyneo key")

@@ -1,7 +1,8 @@
 """Bulk contracts from a CSV manifest of clients, three ways, each followed by a summary of who signed.
 
 ``certyneo_bulk_mapped``: the manifest mapped in batches — one CertyneoBulkSendOperator task per batch of
-``batch_size`` rows (100 by default: 2,000 contracts are 20 task instances and 20 waits, far below Airflow's
+``batch_size`` rows (250 by default: 2,000 contracts are 8 task instances and 8 waits, as many as the
+``certyneo_api`` pool's 8 slots, so that every batch sends from start to end, and far below Airflow's
 ``[core] max_map_length`` of 1,024 and a triggerer's capacity of 1,000). Each batch is paced by the key's
 governor (the workers of all hosts share one pace: see the README), resumable from its own journal beside
 the manifest, and waits deferred for its whole set, holding no worker or pool slot, so the next batch
@@ -44,6 +45,7 @@ import pendulum
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowOptionalProviderFeatureException
 from airflow.sdk import DAG, XComArg, task
 
+from airflow_provider_certyneo.bulk.batches import DEFAULT_BATCH_SIZE
 from airflow_provider_certyneo.operators.bulk import CertyneoBulkSendOperator
 from airflow_provider_certyneo.operators.document import CertyneoUploadDocumentOperator
 from airflow_provider_certyneo.operators.envelope import (
@@ -55,7 +57,7 @@ from airflow_provider_certyneo.sensors.envelope import CertyneoEnvelopeSensor
 MANIFEST = os.environ.get("CERTYNEO_BULK_MANIFEST", str(Path(__file__).parent / "files" / "clients.csv"))
 POOL = os.environ.get("CERTYNEO_POOL", "certyneo_api")
 POLL_INTERVAL = float(os.environ.get("CERTYNEO_POLL_INTERVAL", "300"))
-BATCH_SIZE = int(os.environ.get("CERTYNEO_BATCH_SIZE", "100"))
+BATCH_SIZE = int(os.environ.get("CERTYNEO_BATCH_SIZE", str(DEFAULT_BATCH_SIZE)))
 WAIT_TIMEOUT = timedelta(days=30).total_seconds()
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 MONTHLY = "0 6 1 * *"

@@ -88,7 +88,8 @@ def test_bulk_mapped_two_thousand_contracts(
     certyneo_emulator: CertyneoEmulator, airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first of the month at the users' volume, on a scaled clock (6,000 requests/min): 2,000 rows,
-    more than Airflow maps over one per task, go out in 20 batches; each envelope is sent once, no 429."""
+    more than Airflow maps over one per task, go out in 8 batches (the default 250 rows each); each envelope
+    is sent once, no 429."""
     certyneo_emulator.control.configure(ratePerMinute=6000, burst=200, autoSignAfter=0.5)
     monkeypatch.setenv(
         "AIRFLOW_CONN_CERTYNEO_DEFAULT",
@@ -101,13 +102,13 @@ def test_bulk_mapped_two_thousand_contracts(
     ran = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
     assert ran.pop(("fail_if_any_task_failed", -1)) == "skipped"
     assert set(ran.values()) == {"success"}, ran
-    assert sum(1 for (task, _) in ran if task == "send_batch") == 20
+    assert sum(1 for (task, _) in ran if task == "send_batch") == 8
     counters = certyneo_emulator.control.counters()
     assert counters["rateLimited"] == 0
     assert len(counters["sends"]) == 2000
     assert set(counters["sends"].values()) == {1}, "every envelope sent exactly once"
-    # the shared PDF is uploaded once per batch (each batch is its own resumable task): 20, not 2,000
-    assert counters["requests"].get("POST /api/v1/documents") == 20, counters["requests"]
+    # the shared PDF is uploaded once per batch (each batch is its own resumable task): 8, not 2,000
+    assert counters["requests"].get("POST /api/v1/documents") == 8, counters["requests"]
 
 
 @pytest.mark.slow
