@@ -58,6 +58,7 @@ AIRFLOW_ESCALATION_SECONDS = 10.0
 ARCHIVE, EVENTS_CONN = "certyneo_archive_signed", "certyneo_events"
 VOID = "DELETE /api/v1/envelopes"
 LIST = "GET /api/v1/envelopes"
+TRIGGER_STARTED = re.compile(r"trigger .+ starting")  # the triggerer's first line in a task's log
 
 
 @dataclass
@@ -232,12 +233,9 @@ def test_quickstart_and_bulk_run_for_real(deployment: Deployment) -> None:
         wait_until(lambda: triggered(full_log()), 60, 2, f"the triggerer's log of {task_id}")
         log = full_log()
         assert "[DAG TEST]" not in log
-        deferred = log.find("Pausing task as DEFERRED")
-        assert 0 <= deferred < triggered(log), log[-2000:]
-        assert re.search(resumed, log[triggered(log) :]), "the task resumed after the trigger ran"
-
-
-TRIGGER_STARTED = re.compile(r"trigger .+ starting")
+        deferred, started = log.find("Pausing task as DEFERRED"), triggered(log)
+        assert 0 <= deferred < started, log[-2000:]
+        assert re.search(resumed, log[started:]), "the task resumed after the trigger ran"
 
 
 def triggered(log: str) -> int:
@@ -342,8 +340,9 @@ def test_a_wait_rides_out_a_triggerer_restart(deployment: Deployment) -> None:
     assert ti["try_number"] == 1, "resumed by the new triggerer, not retried"
     assert emulator.counters()["sends"][envelope_id] == 1
     log = api.task_log(QUICKSTART, run, "send_and_wait", 1)
-    assert triggered(log), log[-2000:]
-    assert "is COMPLETED" in log[triggered(log) :], log[-2000:]
+    started = triggered(log)
+    assert started, log[-2000:]
+    assert "is COMPLETED" in log[started:], log[-2000:]
 
 
 def test_a_worker_killed_after_the_invitation_went_out_is_failed_by_the_scheduler_and_retried(

@@ -372,11 +372,12 @@ class AirflowStack:
         that defers or waits for a person ends its process). Until then an answer that resumes the task
         meets Airflow's resume-after-defer race (README, Troubleshooting); a fixed pause before answering
         was not enough on a loaded machine."""
-        key = f"dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', try_number={try_number},"
-        return any(
-            "Received executor event with state success" in line and key in line
-            for line in self.log("scheduler").splitlines()
+        handled = (
+            "Received executor event with state success for task instance "
+            f"TaskInstanceKey(dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', "
+            f"try_number={try_number},"
         )
+        return handled in self.log("scheduler")
 
     def tail(self, name: str | None = None, chars: int = 3000) -> str:
         names = [name] if name else list(self.processes)
