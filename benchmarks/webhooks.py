@@ -4,8 +4,11 @@ configured as shipped: commits are durable) as the metadata database, a DAG sche
 concurrent senders.
 
 Prints ``name: value`` lines:
-- webhook_deliveries_per_s: distinct signed deliveries recorded per second from an empty history (bursts of
-  600; the median of three rounds; target >= 100);
+- webhook_deliveries_per_s: distinct signed deliveries recorded (answered ``recorded``: claim and inbox row
+  committed) per second from an empty history (bursts of 600; the median of three rounds; target >= 100);
+- webhook_registered_per_s: the same deliveries per second from the burst's first post until the drainers
+  have registered the last of them as an asset event (the inbox empty again);
+- webhook_registered_lag_s: how long after the burst's last answer the inbox was empty;
 - webhook_deliveries_per_s_at_20000_events: the same once 20,000 events are recorded on the asset (put there
   with bulk SQL before each burst: asset events and their claims, as deliveries leave them);
 - webhook_noop_route_per_s: the same senders against a no-op route of a plugin in the same API server (a
@@ -96,12 +99,30 @@ async def send_all(url: str, bodies: list[tuple[bytes, str]]) -> tuple[float, li
         return time.perf_counter() - started, latencies, statuses
 
 
-def burst(url: str, count: int, expected: str) -> tuple[float, list[float]]:
+def burst(url: str, count: int, expected: str) -> tuple[float, list[float], float]:
+    """(answers per second, each one's latency in ms, seconds of the burst)."""
     bodies = [signed_delivery() for _ in range(count)]
     elapsed, latencies, statuses = asyncio.run(send_all(url, bodies))
     wrong = [s for s in statuses if s != expected]
     assert not wrong, f"{len(wrong)} answers were not {expected!r}: {sorted(set(wrong))}"
-    return count / elapsed, latencies
+    return count / elapsed, latencies, elapsed
+
+
+def seconds_until_drained(database_url: str, timeout: float = 120.0) -> float:
+    """Seconds until the receiver's inbox is empty: every recorded delivery registered as an asset event."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    started = time.perf_counter()
+    try:
+        with engine.connect() as connection:
+            while connection.execute(text("SELECT count(*) FROM certyneo_webhook_inbox")).scalar():
+                connection.rollback()
+                assert time.perf_counter() - started < timeout, "the inbox was not drained"
+                time.sleep(0.01)
+        return time.perf_counter() - started
+    finally:
+        engine.dispose()
 
 
 def set_history(database_url: str, events: int) -> None:
@@ -169,26 +190,36 @@ def main() -> None:
             noop = f"{stack.base_url}/noop/webhooks/certyneo_default"
             burst(noop, 200, "noop")  # warm both workers: imports, connections
             burst(webhook, 200, "recorded")
+            seconds_until_drained(database_url)
             # rounds alternate the three measurements, so that a change in the machine's load (it is shared)
             # falls on all three alike
-            rates: dict[str, list[float]] = {"noop": [], "none": [], "history": []}
+            rates: dict[str, list[float]] = {"noop": [], "none": [], "history": [], "registered": []}
             latencies: dict[str, list[float]] = {"none": [], "history": []}
+            lags: list[float] = []
             for _ in range(ROUNDS):
-                rate, _ = burst(noop, BURST, "noop")
+                rate, _, _ = burst(noop, BURST, "noop")
                 rates["noop"].append(rate)
                 for name, events in (("none", 0), ("history", HISTORY)):
                     set_history(database_url, events)
-                    rate, times = burst(webhook, BURST, "recorded")
+                    rate, times, elapsed = burst(webhook, BURST, "recorded")
+                    lag = seconds_until_drained(database_url)
                     rates[name].append(rate)
                     latencies[name] += times
+                    if name == "none":
+                        rates["registered"].append(BURST / (elapsed + lag))
+                        lags.append(lag)
             copies = copies_recorded_once(webhook)
-    noop_rate, rate, rate_later = (statistics.median(rates[name]) for name in ("noop", "none", "history"))
+    noop_rate, rate, rate_later, registered = (
+        statistics.median(rates[name]) for name in ("noop", "none", "history", "registered")
+    )
     fresh, later = latencies["none"], latencies["history"]
     print(f"webhook_senders: {SENDERS}")
     print("webhook_api_server_workers: 2")
     print(f"webhook_noop_route_per_s: {noop_rate:.1f}")
     print(f"webhook_deliveries_per_s: {rate:.1f}")
     print(f"webhook_deliveries_per_s_at_20000_events: {rate_later:.1f}")
+    print(f"webhook_registered_per_s: {registered:.1f}")
+    print(f"webhook_registered_lag_s: {statistics.median(lags):.2f}")
     print(f"webhook_ratio_to_noop_route: {rate / noop_rate:.2f}")
     print(f"webhook_p50_ms_at_0_events: {p50(fresh):.1f}")
     print(f"webhook_p50_ms_at_20000_events: {p50(later):.1f}")

@@ -71,11 +71,25 @@ def delivery(kind: str = "envelope.completed", age: float = 0.0, envelope_id: st
     return json.dumps(event).encode()
 
 
+def inbox_size() -> int:
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    from airflow_provider_certyneo.plugins.claims import INBOX, ensure_claim_table
+
+    with create_session() as session:
+        ensure_claim_table(session.get_bind())
+        return int(session.scalar(select(func.count()).select_from(INBOX)) or 0)
+
+
 def asset_events(outcome: str = "completed") -> list[dict[str, Any]]:
+    """The asset events' extras on the asset, once the receiver's drainer has emptied the inbox (what was
+    recorded is then registered)."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    wait_until(lambda: inbox_size() == 0, timeout=15, interval=0.02, what="the drainer to empty the inbox")
     uri = f"certyneo://certyneo_default/envelopes/{outcome}"
     with create_session() as session:
         query = (
@@ -94,6 +108,8 @@ def receiver_server(airflow_db: None) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, timeout=15, interval=0.02, what="the receiver to start")
+    # a first request builds the plugin's app, which starts this process's drainer, as in an API server
+    assert httpx.post(f"http://127.0.0.1:{port}/certyneo/webhooks/certyneo_default").status_code == 401
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=5)

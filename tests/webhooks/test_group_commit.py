@@ -7,11 +7,10 @@ import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
-from airflow_provider_certyneo.plugins import asset_events, claims
+from airflow_provider_certyneo.plugins import claims, inbox
 from airflow_provider_certyneo.plugins.group_commit import GroupCommit
 from tests.support.polling import wait_until
 from tests.webhooks.conftest import Receiver
@@ -108,26 +107,16 @@ def test_a_batch_answers_each_delivery_as_alone_in_one_claim_statement(
 def test_a_failing_batch_is_recorded_one_at_a_time_the_bad_delivery_alone_failing(
     receiver: Receiver, no_prune: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.assets.manager import asset_manager
-
     good, bad, also_good = new_id(), new_id(), new_id()
-    register = asset_manager.register_asset_change
-
-    def failing(**kwargs: Any) -> Any:
-        if kwargs["extra"] == {"payload": payload_of(bad)}:
-            raise RuntimeError("the database refused this one")
-        return register(**kwargs)
-
-    monkeypatch.setattr(asset_manager, "register_asset_change", failing)
-    batch = [
-        asset_events.Delivery("certyneo_default", "completed", payload_of(event_id))
-        for event_id in (good, bad, also_good)
-    ]
-    answers = asset_events.record_batch(batch)
+    payloads = {event_id: payload_of(event_id) for event_id in (good, also_good)}
+    payloads[bad] = {**payload_of(bad), "unstorable": object()}  # its inbox row cannot be written
+    batch = [inbox.Delivery("certyneo_default", "completed", payloads[e]) for e in (good, bad, also_good)]
+    answers = inbox.record_batch(batch)
     assert answers[0] == answers[2] == "recorded"
-    assert isinstance(answers[1], RuntimeError)
+    assert isinstance(answers[1], TypeError)
     ids = event_ids()
     assert (ids.count(good), ids.count(bad), ids.count(also_good)) == (1, 0, 1)
-    monkeypatch.setattr(asset_manager, "register_asset_change", register)
     # the bad one left no claim behind: Certyneo's retry of it is recorded
-    assert asset_events.record_batch(batch[1:2]) == ["recorded"]
+    retry = inbox.Delivery("certyneo_default", "completed", payload_of(bad))
+    assert inbox.record_batch([retry]) == ["recorded"]
+    assert event_ids().count(bad) == 1

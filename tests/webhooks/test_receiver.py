@@ -165,3 +165,32 @@ def test_the_emulator_delivers_a_signature_to_the_receiver(
         what="the asset event of the signed envelope",
         detail=certyneo_emulator.control.webhook_deliveries,
     )
+
+
+def test_the_secret_is_read_once_for_many_deliveries_and_a_new_one_works_at_once(
+    receiver: Receiver, certyneo_emulator: CertyneoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.models.connection import Connection
+
+    from airflow_provider_certyneo.plugins import receiver as plugin
+
+    reads: list[str] = []
+    read = Connection.get_connection_from_secrets
+
+    def counted(conn_id: str) -> Connection:
+        reads.append(conn_id)
+        return read(conn_id)
+
+    monkeypatch.setattr(plugin, "_secrets", {})
+    monkeypatch.setattr(Connection, "get_connection_from_secrets", counted)
+    for _ in range(5):
+        body = delivery()
+        assert receiver.post(body, sign(body)).json()["status"] == "recorded"
+    assert reads == ["certyneo_default"], "the secret is read per delivery"
+
+    new = "whsec_" + "n" * 32
+    monkeypatch.setenv("AIRFLOW_CONN_CERTYNEO_DEFAULT", certyneo_emulator.connection_json(webhook_secret=new))
+    body = delivery()
+    assert receiver.post(body, sign(body, new)).json()["status"] == "recorded", "the new secret waits"
+    body = delivery()
+    assert receiver.post(body, sign(body)).status_code == 401, "the old secret still works"

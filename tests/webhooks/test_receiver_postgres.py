@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,7 @@ from tests.support.polling import wait_until
 from tests.support.postgres import postgres_cluster, require_postgres
 from tests.webhooks.conftest import SECRET, delivery, sign
 from tests.webhooks.history import URI, add_history
+from tests.webhooks.statements import payload_of
 from tests.webhooks.test_claims import HISTORY, reads_history
 
 pytestmark = pytest.mark.slow
@@ -61,6 +63,13 @@ class PostgresReceiver:
             engine.dispose()
 
     def events_of(self, event_id: str) -> int:
+        """The asset events of ``event_id``, once the receiver's drainers have emptied the inbox."""
+        wait_until(
+            lambda: self.sql("SELECT count(*) FROM certyneo_webhook_inbox") == [(0,)],
+            timeout=30,
+            interval=0.05,
+            what="the receiver's drainers to empty the inbox",
+        )
         rows = self.sql(
             "SELECT count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id "
             "WHERE a.uri = :uri AND e.extra -> 'payload' ->> 'event_id' = :event_id",
@@ -232,3 +241,59 @@ def test_deliveries_recorded_together_claim_in_one_statement_and_answer_as_alone
     assert len(claiming) == 1, claiming
     assert "on conflict do nothing" in claiming[0].lower(), claiming
     assert [postgres_receiver.events_of(event_id) for event_id in (known, a, b)] == [1, 1, 1]
+
+
+def test_drainers_in_several_processes_register_each_waiting_event_once(
+    postgres_receiver: PostgresReceiver,
+) -> None:
+    """300 events in the inbox, as workers that stopped before draining leave them; three processes drain
+    at once beside the receiver's two workers (``FOR UPDATE SKIP LOCKED``): each event becomes one asset
+    event, and together the drainers took them all."""
+    from sqlalchemy import create_engine, insert
+    from sqlalchemy.orm import Session
+
+    from airflow_provider_certyneo.plugins.claims import CLAIMS, INBOX, ensure_claim_table
+
+    prefix = f"evt_drain_{uuid.uuid4().hex[:6]}_"
+    ids = [f"{prefix}{i:03d}" for i in range(300)]
+    now = datetime.now(timezone.utc)
+    engine = create_engine(postgres_receiver.database_url)
+    try:
+        ensure_claim_table(engine)
+        with Session(engine) as session, session.begin():
+            session.execute(
+                insert(CLAIMS), [{"asset_uri": URI, "event_id": e, "received_at": now} for e in ids]
+            )
+            rows = [
+                {"asset_uri": URI, "event_id": e, "payload": json.dumps(payload_of(e)), "received_at": now}
+                for e in ids
+            ]
+            session.execute(insert(INBOX), rows)
+    finally:
+        engine.dispose()
+    drain = "from airflow_provider_certyneo.plugins.drainer import drain_pass; print(drain_pass())"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", drain],
+            env=postgres_receiver.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    drained = [int(child.communicate(timeout=120)[0].strip().splitlines()[-1]) for child in children]
+    assert all(child.returncode == 0 for child in children)
+    assert sum(drained) <= len(ids)
+    wait_until(
+        lambda: postgres_receiver.sql("SELECT count(*) FROM certyneo_webhook_inbox") == [(0,)], timeout=30
+    )
+    counts = postgres_receiver.sql(
+        "SELECT e.extra -> 'payload' ->> 'event_id', count(*) FROM asset_event e "
+        "JOIN asset a ON a.id = e.asset_id "
+        "WHERE a.uri = :uri AND e.extra -> 'payload' ->> 'event_id' LIKE :prefix GROUP BY 1",
+        uri=URI,
+        prefix=prefix + "%",
+    )
+    assert len(counts) == len(ids), f"{len(ids) - len(counts)} events never registered"
+    assert {count for _, count in counts} == {1}, [row for row in counts if row[1] != 1][:5]
