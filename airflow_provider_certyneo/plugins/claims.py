@@ -90,6 +90,16 @@ def ensure_claim_table(engine: Engine | Connection) -> None:
         _ready_for.add(id(engine))
 
 
+def tables_exist(engine: Engine | Connection) -> bool:
+    """True once the tables exist (checked until then: a deployment receiving no webhooks gets none)."""
+    if id(engine) in _ready_for:
+        return True
+    if not inspect(engine).has_table(INBOX_TABLE_NAME):
+        return False
+    ensure_claim_table(engine)
+    return True
+
+
 def prune_due(recorded: int = 1) -> bool:
     """Counts ``recorded`` deliveries; True (and the counters restart) when this process should prune."""
     global _since_prune, _next_prune

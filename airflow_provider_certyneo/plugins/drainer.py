@@ -16,8 +16,9 @@ rows, :data:`BATCH` per transaction, until none are left. A batch that fails is 
 time; a row that fails alone is logged and left in the inbox for :data:`RETRY_FAILED_SECONDS` while the
 others go on; a pass that fails as a whole (the database is away) is retried after a growing pause.
 
-The thread is started when the plugin's app is built (:func:`start`, on an API-server worker's first
-request to it); a process that only records (a test, a tool) drains with :func:`drain_pass`.
+The thread is started as an API-server worker starts (:func:`start`, from the plugin's root middleware, and
+again, idempotently, when the plugin's app is built on a first request); a process that only records (a
+test, a tool) drains with :func:`drain_pass`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from airflow_provider_certyneo.plugins.asset_events import register_event
-from airflow_provider_certyneo.plugins.claims import INBOX, ensure_claim_table
+from airflow_provider_certyneo.plugins.claims import INBOX, tables_exist
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
@@ -105,7 +106,6 @@ def drain_batch(
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        ensure_claim_table(session.get_bind())
         rows = take(session, limit, skip, only)
         for row in rows:
             payload = json.loads(row.payload)
@@ -134,7 +134,11 @@ def drain_pass(failed: dict[Key, float] | None = None) -> int:
     """Drains the inbox, :data:`BATCH` rows per transaction, until it is empty (or holds only rows that
     failed alone less than RETRY_FAILED_SECONDS ago, kept in ``failed``: key -> when to try it again);
     returns how many rows it registered or found gone. Raises when a batch of one fails."""
+    from airflow import settings
+
     failed = {} if failed is None else failed
+    if settings.engine is None or not tables_exist(settings.engine):
+        return 0  # no delivery was ever recorded here: nothing to drain, and no table to create
     drained = 0
     while True:
         now = time.monotonic()

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -109,6 +110,48 @@ def test_the_provider_runs_from_its_wheel(production: Production) -> None:
     location = production.deployment.provider_location()
     assert "/site-packages/airflow_provider_certyneo/" in location, location
     assert not location.startswith(str(Path(__file__).resolve().parents[2] / "airflow_provider_certyneo"))
+
+
+def test_an_event_recorded_before_a_restart_is_registered_with_no_request(production: Production) -> None:
+    """What an API-server worker that stopped between answering a delivery and registering it leaves behind:
+    a claim and an inbox row. The workers' drainers, started with the workers (the plugin's root
+    middleware), register it without any request to the plugin (this runs before any test makes one)."""
+    from sqlalchemy import create_engine, insert
+
+    from airflow_provider_certyneo.plugins.claims import CLAIMS, INBOX, ensure_claim_table
+    from airflow_provider_certyneo.plugins.drainer import POLL_SECONDS
+
+    stack = production.deployment.stack
+    api = stack.api
+    uri = f"certyneo://{EVENTS_CONN}/envelopes/completed"
+    asset = next(a for a in api.json("GET", "/assets")["assets"] if a["uri"] == uri)
+    event_id = f"evt_left_behind_{uuid.uuid4().hex[:12]}"
+    payload = {
+        "envelope_id": "env_left_behind",
+        "event_id": event_id,
+        "status": "COMPLETED",
+        "recipients": [],
+    }
+    now = datetime.now(timezone.utc)
+    engine = create_engine(stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    try:
+        ensure_claim_table(engine)
+        with engine.begin() as connection:
+            connection.execute(insert(CLAIMS).values(asset_uri=uri, event_id=event_id, received_at=now))
+            connection.execute(
+                insert(INBOX).values(
+                    asset_uri=uri, event_id=event_id, payload=json.dumps(payload), received_at=now
+                )
+            )
+    finally:
+        engine.dispose()
+
+    def registered() -> list[dict[str, Any]]:
+        events = api.json("GET", "/assets/events", params={"asset_id": asset["id"], "limit": 100})
+        return [e for e in events["asset_events"] if (e["extra"] or {}).get("payload") == payload]
+
+    (event,) = wait_until(registered, timeout=POLL_SECONDS + 30, what="the left-behind event's asset event")
+    assert event["extra"]["payload"]["event_id"] == event_id
 
 
 def last_seq(emulator: EmulatorControl) -> int:
