@@ -3,7 +3,8 @@
 
 Prints ``name: value`` lines:
 - webhook_verify_and_record_ms: mean time per signed delivery through the plugin's receiver over a socket
-  (signature, age, dedupe against the asset's events, asset event written), 200 deliveries, SQLite;
+  until its answer (signature, age, claim and inbox row committed; the drainer registers the asset event
+  after it), 200 deliveries one after another, SQLite;
 - webhook_verify_and_record_p95_ms;
 - watcher_envelopes, watcher_poll_interval_seconds, watcher_events (one per completion, limit: = envelopes);
 - watcher_requests_per_interval: list requests per poll interval while 1,000 envelopes complete over ten

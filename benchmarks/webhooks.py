@@ -17,8 +17,8 @@ Prints ``name: value`` lines:
 - webhook_p50_ms_at_0_events, webhook_p50_ms_at_20000_events, webhook_p95_ms_at_20000_events: latency
   per delivery as a sender sees it, over the three rounds;
 - webhook_p50_growth_at_20000_events: the second median over the first (target <= 1.2);
-- webhook_concurrent_copies_recorded_once: deliveries of which three copies were posted at once, recorded
-  exactly once (of 200).
+- webhook_concurrent_copies_recorded_once: deliveries of which three copies were posted at once, answered
+  ``recorded`` once and ``duplicate`` twice, and registered as exactly one asset event (of 200).
 """
 
 from __future__ import annotations
@@ -147,14 +147,33 @@ def set_history(database_url: str, events: int) -> None:
         engine.dispose()
 
 
-def copies_recorded_once(url: str) -> int:
+def copies_recorded_once(url: str, database_url: str) -> int:
+    """Of COPIES_CHECKED deliveries each posted three times at once: those answered once ``recorded`` and
+    twice ``duplicate`` that became exactly one asset event once drained."""
+    from sqlalchemy import create_engine, text
+
     deliveries = [signed_delivery() for _ in range(COPIES_CHECKED)]
     posts = [d for d in deliveries for _ in range(3)]
     _, _, statuses = asyncio.run(send_all(url, posts))
-    by_event: dict[bytes, list[str]] = {}
+    by_event: dict[str, list[str]] = {}
     for (body, _), status in zip(posts, statuses, strict=True):
-        by_event.setdefault(body, []).append(status)
-    return sum(sorted(s) == ["duplicate", "duplicate", "recorded"] for s in by_event.values())
+        by_event.setdefault(json.loads(body)["id"], []).append(status)
+    seconds_until_drained(database_url)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            query = text(
+                "SELECT extra -> 'payload' ->> 'event_id', count(*) FROM asset_event "
+                "WHERE extra -> 'payload' ->> 'event_id' = ANY(:ids) GROUP BY 1"
+            )
+            rows = connection.execute(query, {"ids": list(by_event)}).all()
+            events: dict[str, int] = {str(event_id): int(count) for event_id, count in rows}
+    finally:
+        engine.dispose()
+    return sum(
+        sorted(s) == ["duplicate", "duplicate", "recorded"] and events.get(event_id) == 1
+        for event_id, s in by_event.items()
+    )
 
 
 def p50(latencies: list[float]) -> float:
@@ -208,7 +227,7 @@ def main() -> None:
                     if name == "none":
                         rates["registered"].append(BURST / (elapsed + lag))
                         lags.append(lag)
-            copies = copies_recorded_once(webhook)
+            copies = copies_recorded_once(webhook, database_url)
     noop_rate, rate, rate_later, registered = (
         statistics.median(rates[name]) for name in ("noop", "none", "history", "registered")
     )

@@ -8,13 +8,13 @@ rows the others have not locked (``FOR UPDATE SKIP LOCKED``); on SQLite a pass's
 database's write lock, so passes run one at a time.
 
 When: answering Certyneo comes first, since a delivery not answered in time is retried and adds load, while
-an asset event a second later changes nothing (the scheduler reads the queue every few seconds). So a pass
-starts once this worker has recorded nothing for :data:`QUIET_SECONDS`, or once its oldest undrained
-delivery has waited :data:`DEADLINE_SECONDS`, whichever comes first (:func:`seconds_to_hold`); and every
-:data:`POLL_SECONDS` anyway, which drains what a worker that stopped left behind. A pass takes the oldest
-rows, :data:`BATCH` per transaction, until none are left. A batch that fails is drained again one row at a
-time; a row that fails alone is logged and left in the inbox for :data:`RETRY_FAILED_SECONDS` while the
-others go on; a pass that fails as a whole (the database is away) is retried after a growing pause.
+an asset event a second or two later changes little. So a pass starts once this worker has recorded nothing
+for :data:`QUIET_SECONDS`, or once its oldest undrained delivery has waited :data:`DEADLINE_SECONDS`,
+whichever comes first (:func:`seconds_to_hold`); and every :data:`POLL_SECONDS` anyway, which drains what
+a worker that stopped left behind. A pass takes the oldest rows, :data:`BATCH` per transaction, until none
+are left. A batch that fails is drained again one row at a time; a row that fails alone is logged and left
+in the inbox for :data:`RETRY_FAILED_SECONDS` while the others go on; a pass that fails as a whole (the
+database is away) is retried after a growing pause.
 
 The thread is started as an API-server worker starts (:func:`start`, from the plugin's root middleware, and
 again, idempotently, when the plugin's app is built on a first request); a process that only records (a
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 QUIET_SECONDS = 0.05
-DEADLINE_SECONDS = 1.0
+DEADLINE_SECONDS = 2.0
 POLL_SECONDS = 5.0
 BATCH = 200
 RETRY_FAILED_SECONDS = 60.0

@@ -75,9 +75,11 @@ def webhook_secret(conn_id: str) -> str:
     return secret if isinstance(secret, str) else ""
 
 
-def checked_event(conn_id: str, raw: bytes, signature: str | None) -> dict[str, Any]:
+async def checked_event(conn_id: str, raw: bytes, signature: str | None) -> dict[str, Any]:
     """:func:`check_event` with the connection's secret, remembered for SECRET_CACHE_SECONDS (only secrets
-    that exist are remembered: a stranger's made-up connection ids cost a look-up each, and fill nothing)."""
+    that exist are remembered: a stranger's made-up connection ids cost a look-up each, and fill nothing).
+    Checking is quick (an HMAC, a JSON parse) and runs in the event loop; reading a secret may wait on the
+    database and runs in a thread."""
     now = time.monotonic()
     remembered = _secrets.get(conn_id)
     if remembered is not None and now - remembered[1] < SECRET_CACHE_SECONDS:
@@ -87,7 +89,7 @@ def checked_event(conn_id: str, raw: bytes, signature: str | None) -> dict[str, 
             raise
         except CertyneoWebhookError:
             pass  # perhaps signed with a new secret: read it again
-    secret = webhook_secret(conn_id)
+    secret = await run_in_threadpool(webhook_secret, conn_id)
     if secret:
         _secrets[conn_id] = (secret, now)
     else:
@@ -99,11 +101,11 @@ def refuse(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def handle_delivery(conn_id: str, raw: bytes, signature: str | None, started: float) -> JSONResponse:
+async def handle_delivery(conn_id: str, raw: bytes, signature: str | None, started: float) -> JSONResponse:
     """The answer to a delivery whose body has been read: checked with the connection's secret, then
-    recorded (blocking: run in a worker thread)."""
+    recorded."""
     try:
-        event = checked_event(conn_id, raw, signature)
+        event = await checked_event(conn_id, raw, signature)
     except MalformedEventError as exc:
         return refuse(400, str(exc))
     except CertyneoWebhookError as exc:
@@ -118,7 +120,7 @@ def handle_delivery(conn_id: str, raw: bytes, signature: str | None, started: fl
     if not isinstance(envelope, dict) or not isinstance(envelope.get("id"), str):
         return refuse(400, "signed event has no data.envelope")
     payload = event_payload(envelope, event["id"], "webhook")
-    status = record_together(conn_id, outcome, payload)
+    status = await record_together(conn_id, outcome, payload)
     # a recorded event is logged again, at info, when the drainer registers it as an asset event
     log.log(
         logging.DEBUG if status == "recorded" else logging.INFO,
@@ -150,8 +152,6 @@ def create_app() -> FastAPI:
             raw = await capped_body(request)
         except BodyTooLarge:
             return refuse(413, f"body over {MAX_BODY_BYTES} bytes")
-        # one trip to a worker thread: the secret's look-up and the recording both wait on the database
-        signature = request.headers.get(SIGNATURE_HEADER)
-        return await run_in_threadpool(handle_delivery, conn_id, raw, signature, started)
+        return await handle_delivery(conn_id, raw, request.headers.get(SIGNATURE_HEADER), started)
 
     return app

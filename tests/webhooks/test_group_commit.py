@@ -3,22 +3,23 @@ answer it would have had alone; a batch that fails is recorded one delivery at a
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from airflow_provider_certyneo.plugins import claims, inbox
 from airflow_provider_certyneo.plugins.group_commit import GroupCommit
-from tests.support.polling import wait_until
+from tests.support.polling import await_until
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.conftest import asset_events as events_on
 from tests.webhooks.statements import payload_of, together_statements
 
 
-def test_items_submitted_while_a_batch_is_recorded_share_the_next_batch() -> None:
+@pytest.mark.asyncio
+async def test_items_submitted_while_a_batch_is_recorded_share_the_next_batch() -> None:
     release = threading.Event()
     seen: list[list[int]] = []
 
@@ -29,31 +30,31 @@ def test_items_submitted_while_a_batch_is_recorded_share_the_next_batch() -> Non
         return [item * 10 for item in items]
 
     together: GroupCommit[int, int] = GroupCommit(record, leaders=1)
-    with ThreadPoolExecutor(11) as pool:
-        first = pool.submit(together.submit, 0)
-        wait_until(lambda: len(seen) == 1, timeout=5, interval=0.01, what="the first batch")
-        rest = [pool.submit(together.submit, i) for i in range(1, 11)]
-        wait_until(lambda: len(together._queue) == 10, timeout=5, interval=0.01, what="ten waiting")
-        release.set()
-        assert first.result(5) == 0
-        assert [future.result(5) for future in rest] == [i * 10 for i in range(1, 11)]
+    first = asyncio.create_task(together.submit(0))
+    await await_until(lambda: len(seen) == 1, timeout=5, interval=0.01, what="the first batch")
+    rest = [asyncio.create_task(together.submit(i)) for i in range(1, 11)]
+    await await_until(lambda: together.waiting() == 10, timeout=5, interval=0.01, what="ten waiting")
+    release.set()
+    assert await first == 0
+    assert await asyncio.gather(*rest) == [i * 10 for i in range(1, 11)]
     assert together.batch_sizes == [1, 10]
     assert sorted(seen[1]) == list(range(1, 11))
 
 
-def test_an_items_exception_is_raised_in_its_own_thread_only() -> None:
+@pytest.mark.asyncio
+async def test_an_items_exception_is_raised_in_its_own_submitter_only() -> None:
     def record(items: Sequence[int]) -> list[int | Exception]:
         return [ValueError(f"bad {item}") if item == 3 else item for item in items]
 
     together: GroupCommit[int, int] = GroupCommit(record)
-    with ThreadPoolExecutor(8) as pool:
-        futures = {i: pool.submit(together.submit, i) for i in range(8)}
-        with pytest.raises(ValueError, match="bad 3"):
-            futures[3].result(5)
-        assert [futures[i].result(5) for i in range(8) if i != 3] == [0, 1, 2, 4, 5, 6, 7]
+    answers = await asyncio.gather(*(together.submit(i) for i in range(8)), return_exceptions=True)
+    assert isinstance(answers[3], ValueError)
+    assert str(answers[3]) == "bad 3"
+    assert [answers[i] for i in range(8) if i != 3] == [0, 1, 2, 4, 5, 6, 7]
 
 
-def test_no_more_batches_at_once_than_leaders() -> None:
+@pytest.mark.asyncio
+async def test_no_more_batches_at_once_than_leaders() -> None:
     lock, running, most = threading.Lock(), [0], [0]
 
     def record(items: Sequence[int]) -> list[int]:
@@ -66,10 +67,11 @@ def test_no_more_batches_at_once_than_leaders() -> None:
         return list(items)
 
     together: GroupCommit[int, int] = GroupCommit(record, leaders=2)
-    with ThreadPoolExecutor(32) as pool:
-        assert list(pool.map(together.submit, range(200))) == list(range(200))
-    assert most[0] <= 2
+    submitters = [together.submit(i) for i in range(200)]
+    assert await asyncio.gather(*submitters) == list(range(200))
+    assert most[0] == 2, "the two leaders never recorded side by side"
     assert sum(together.batch_sizes) == 200
+    assert len(together.batch_sizes) < 200, "no batch held more than one item"
 
 
 def new_id() -> str:
